@@ -1,0 +1,40 @@
+// CanonicalReader: reads canonical bytes in place, or from an aligned copy.
+#include "idem/canonical.h"
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include <kj/exception.h>
+
+#include "idem/error.h"
+
+namespace idem {
+
+CanonicalReader::CanonicalReader(std::span<const std::byte> bytes, const char* what) {
+  if (bytes.size() % sizeof(capnp::word) != 0) {
+    fail(ErrorKind::kPermanent, std::string(what) + " is " + std::to_string(bytes.size()) +
+                                    " bytes, not a whole number of 8-byte words");
+  }
+  const std::size_t wordCount = bytes.size() / sizeof(capnp::word);
+  if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(capnp::word) == 0) {
+    words_ = {reinterpret_cast<const capnp::word*>(bytes.data()), wordCount};
+  } else {
+    copy_ = kj::heapArray<capnp::word>(wordCount);
+    if (wordCount > 0) std::memcpy(copy_.begin(), bytes.data(), bytes.size());
+    words_ = copy_.asPtr();
+  }
+  if (wordCount == 0) fail(ErrorKind::kPermanent, std::string(what) + " is empty");
+  segments_[0] = words_;
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = wordCount * 2 + 64;
+  reader_.emplace(kj::arrayPtr(segments_, 1), options);
+  bool canonical = false;
+  KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&] { canonical = reader_->isCanonical(); })) {
+    fail(ErrorKind::kPermanent,
+         std::string(what) + " is malformed: " + exception->getDescription().cStr());
+  }
+  if (!canonical) fail(ErrorKind::kPermanent, std::string(what) + " is not in canonical form");
+}
+
+}  // namespace idem

@@ -1,0 +1,144 @@
+// Handlers: the typed registration of an endpoint's handlers, one per message type, each for an
+// entity type whose state is a Cap'n Proto struct.
+//
+//   idem::Handlers handlers("accounts");
+//   handlers.entity<bank::Account>("account")
+//       .on<bank::Deposit>({"deposit", 1},
+//           [](bank::Deposit::Reader m) { return std::string(m.getAccountId()); },
+//           [](bank::Account::Builder account, bank::Deposit::Reader m, idem::Context& ctx) {
+//             account.setBalance(account.getBalance() + m.getAmount());
+//             ctx.reply<bank::Deposited>().setAccountId(m.getAccountId());
+//           });
+//
+// A handler must be deterministic: everything it reads comes from its state, its input and its
+// Context. A handler that throws means "this attempt failed" (retried, then the error queue); a
+// business "no" is a message it emits.
+#pragma once
+
+#include <capnp/any.h>
+#include <capnp/schema.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "idem/canonical.h"
+#include "idem/context.h"
+
+namespace idem {
+
+// Names the code that produced a version. Bump `version` whenever the handler's behaviour
+// changes; every history entry records both.
+struct HandlerSpec {
+  std::string id;
+  std::uint32_t version = 1;
+};
+
+namespace detail {
+
+// A handler with its types erased, as the pipeline and the tools see it.
+struct RegisteredHandler {
+  HandlerSpec spec;
+  std::string entityType;
+  std::uint64_t messageType = 0;
+  capnp::StructSchema stateSchema;
+  capnp::StructSchema messageSchema;
+  // The entity key the input addresses. May throw (the input is then permanently rejected).
+  std::function<std::string(capnp::AnyStruct::Reader input)> keyOf;
+  // Runs the handler on `state` (canonical bytes; empty = the initial state) and returns the
+  // canonical new state.
+  std::function<Words(kj::ArrayPtr<const capnp::word> state, capnp::AnyStruct::Reader input,
+                      Context& context)>
+      apply;
+};
+
+template <typename State>
+Words runOnState(kj::ArrayPtr<const capnp::word> state,
+                 const std::function<void(typename State::Builder)>& body) {
+  capnp::MallocMessageBuilder message;
+  if (state.size() == 0) {
+    message.initRoot<State>();
+  } else {
+    kj::ArrayPtr<const capnp::word> segments[1] = {state};
+    capnp::SegmentArrayMessageReader previous(segments);
+    message.setRoot(previous.getRoot<State>());
+  }
+  body(message.getRoot<State>());
+  return canonicalOf(message.getRoot<State>().asReader());
+}
+
+}  // namespace detail
+
+template <typename State>
+class EntityHandlers;
+
+// The handlers of one endpoint. Move-only; handed to the Endpoint (and to the tools) by main().
+class Handlers {
+ public:
+  explicit Handlers(std::string endpointName);
+
+  const std::string& endpointName() const { return endpointName_; }
+
+  // Starts registering handlers for the entity type named `entityType` with state `State`.
+  template <typename State>
+  EntityHandlers<State> entity(std::string entityType) {
+    return EntityHandlers<State>(*this, std::move(entityType));
+  }
+
+  // The handler for `messageType`, or nullptr when none is registered.
+  const detail::RegisteredHandler* findByMessageType(std::uint64_t messageType) const;
+  // The handler registered with exactly this id and version, or nullptr.
+  const detail::RegisteredHandler* findBySpec(std::string_view id, std::uint32_t version) const;
+  // Every registered handler, in registration order.
+  const std::vector<std::unique_ptr<detail::RegisteredHandler>>& all() const { return handlers_; }
+
+  // Registers a type-erased handler. Throws idem::Error (bug) when its message type or its
+  // id+version is already registered.
+  void add(detail::RegisteredHandler handler);
+
+ private:
+  std::string endpointName_;
+  std::vector<std::unique_ptr<detail::RegisteredHandler>> handlers_;
+  std::map<std::uint64_t, const detail::RegisteredHandler*> byMessageType_;
+};
+
+template <typename State>
+class EntityHandlers {
+ public:
+  EntityHandlers(Handlers& handlers, std::string entityType)
+      : handlers_(handlers), entityType_(std::move(entityType)) {}
+
+  // Registers `handle(State::Builder, M::Reader, Context&)` for messages of type M, addressed to
+  // the entity whose key `keyOf(M::Reader)` returns.
+  template <typename M, typename KeyOf, typename Handle>
+  EntityHandlers& on(HandlerSpec spec, KeyOf keyOf, Handle handle) {
+    detail::RegisteredHandler h;
+    h.spec = std::move(spec);
+    h.entityType = entityType_;
+    h.messageType = capnp::typeId<M>();
+    h.stateSchema = capnp::Schema::from<State>();
+    h.messageSchema = capnp::Schema::from<M>();
+    h.keyOf = [keyOf](capnp::AnyStruct::Reader input) {
+      return std::string(keyOf(input.as<M>()));
+    };
+    h.apply = [handle](kj::ArrayPtr<const capnp::word> state, capnp::AnyStruct::Reader input,
+                       Context& context) {
+      return detail::runOnState<State>(state, [&](typename State::Builder s) {
+        handle(s, input.as<M>(), context);
+      });
+    };
+    handlers_.add(std::move(h));
+    return *this;
+  }
+
+ private:
+  Handlers& handlers_;
+  std::string entityType_;
+};
+
+}  // namespace idem

@@ -1,0 +1,36 @@
+// MessageId: the 128-bit identity of a logical message. Copies of a message share it.
+// Derivation of ids (outputs, newId, the edge) is specified in docs/message-ids.md.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace idem {
+
+struct MessageId {
+  static constexpr std::size_t kSize = 16;
+  std::array<std::uint8_t, kSize> bytes{};
+
+  // Lower-case hex, 32 characters.
+  std::string toHex() const;
+  // Parses 32 hex digits; nullopt when `hex` is anything else.
+  static std::optional<MessageId> fromHex(std::string_view hex);
+  // Copies 16 bytes; nullopt when `raw` has another length.
+  static std::optional<MessageId> fromBytes(std::span<const std::uint8_t> raw);
+
+  // An id for a message entering at the edge, derived from a caller-supplied stable key (for
+  // instance the submitted form's id), so that retried submissions collide and are deduplicated.
+  // `source` names the submitting system; the same key from two sources gives two ids.
+  static MessageId forEdge(std::string_view source, std::string_view stableKey);
+
+  bool isZero() const noexcept;
+  auto operator<=>(const MessageId&) const = default;
+};
+
+}  // namespace idem
