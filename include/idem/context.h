@@ -2,6 +2,7 @@
 // recorded first-processing time, so that re-running the handler yields the same bytes.
 #pragma once
 
+#include <capnp/generated-header-support.h>
 #include <capnp/message.h>
 
 #include <chrono>
