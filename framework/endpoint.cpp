@@ -1,1 +1,98 @@
-// placeholder
+// Endpoint: wires a store, handlers and a transport around the Pipeline, and runs it.
+#include "idem/endpoint.h"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "framework/pipeline.h"
+#include "idem/error.h"
+#include "store/version_store.h"
+
+namespace idem {
+
+const char* toString(FaultPoint point) noexcept {
+  switch (point) {
+    case FaultPoint::kInHandler:
+      return "in-handler";
+    case FaultPoint::kBeforeCommit:
+      return "before-commit";
+    case FaultPoint::kAfterCommit:
+      return "after-commit";
+    case FaultPoint::kAfterPublish:
+      return "after-publish";
+    case FaultPoint::kBeforeAck:
+      return "before-ack";
+  }
+  return "unknown";
+}
+
+namespace {
+store::StoreOptions storeOptions(const EndpointOptions& options) {
+  store::StoreOptions s;
+  s.initialMapBytes = options.initialMapBytes;
+  s.durable = options.durable;
+  return s;
+}
+}  // namespace
+
+struct Endpoint::Impl {
+  Impl(Handlers h, Transport& t, EndpointOptions o)
+      : handlers(std::move(h)),
+        transport(t),
+        options(std::move(o)),
+        store(options.storeDirectory, handlers.endpointName(), storeOptions(options)),
+        pipeline(handlers, transport, store, options, stats) {}
+
+  Handlers handlers;
+  Transport& transport;
+  EndpointOptions options;
+  EndpointStats stats;
+  store::VersionStore store;
+  detail::Pipeline pipeline;
+};
+
+Endpoint::Endpoint(Handlers handlers, Transport& transport, EndpointOptions options) {
+  if (options.batchSize == 0) fail(ErrorKind::kBug, "EndpointOptions::batchSize must be > 0");
+  if (options.snapshotEvery == 0) fail(ErrorKind::kBug, "EndpointOptions::snapshotEvery must be > 0");
+  impl_ = std::make_unique<Impl>(std::move(handlers), transport, std::move(options));
+  for (const auto& handler : impl_->handlers.all()) {
+    transport.subscribe(impl_->handlers.endpointName(), handler->messageType);
+  }
+}
+
+Endpoint::~Endpoint() = default;
+
+const std::string& Endpoint::name() const { return impl_->handlers.endpointName(); }
+
+std::size_t Endpoint::processBatch() {
+  std::vector<Delivery> batch =
+      impl_->transport.receive(name(), impl_->options.batchSize, impl_->options.batchWait);
+  if (batch.empty()) return 0;
+  impl_->pipeline.process(batch);
+  return batch.size();
+}
+
+void Endpoint::run(std::stop_token stop) {
+  std::chrono::milliseconds backoff{0};
+  while (!stop.stop_requested()) {
+    try {
+      processBatch();
+      backoff = std::chrono::milliseconds{0};
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::kBug || e.kind() == ErrorKind::kPermanent) {
+        spdlog::critical("endpoint {} stops: {}", name(), e.what());
+        throw;
+      }
+      backoff = std::min(std::chrono::milliseconds{5000},
+                         std::max(std::chrono::milliseconds{10}, backoff * 2));
+      spdlog::warn("endpoint {}: batch not completed ({}: {}); retrying in {} ms", name(),
+                   toString(e.kind()), e.what(), backoff.count());
+      std::this_thread::sleep_for(backoff);
+    }
+  }
+}
+
+EndpointStats Endpoint::stats() const { return impl_->stats; }
+
+}  // namespace idem

@@ -1,0 +1,57 @@
+// DecodedInput: validation of a delivery before it reaches a handler.
+#include "framework/decoded_input.h"
+
+#include <kj/exception.h>
+
+#include <cstdio>
+
+#include "idem/error.h"
+
+namespace idem::detail {
+
+std::string messageTypeName(std::uint64_t messageType) {
+  char text[24];
+  std::snprintf(text, sizeof text, "0x%016llx", static_cast<unsigned long long>(messageType));
+  return text;
+}
+
+namespace {
+std::optional<MessageId> idFrom(capnp::Data::Reader data) {
+  return MessageId::fromBytes({data.begin(), data.size()});
+}
+}  // namespace
+
+DecodedInput::DecodedInput(const Bytes& envelopeBytes, const Handlers& handlers,
+                           std::size_t maxMessageBytes) {
+  if (envelopeBytes.size() > maxMessageBytes) {
+    fail(ErrorKind::kPermanent, "oversized message: " + std::to_string(envelopeBytes.size()) +
+                                    " bytes, the limit is " + std::to_string(maxMessageBytes));
+  }
+  envelope_.emplace(std::span<const std::byte>(envelopeBytes), "envelope");
+  auto envelope = envelope_->root<wire::Envelope>();
+  auto id = idFrom(envelope.getId());
+  if (!id || id->isZero()) fail(ErrorKind::kPermanent, "envelope id is not 16 non-zero bytes");
+  id_ = *id;
+  if (envelope.hasCorrelationId()) {
+    auto correlation = idFrom(envelope.getCorrelationId());
+    if (!correlation) fail(ErrorKind::kPermanent, "envelope correlation id is not 16 bytes");
+    correlationId_ = *correlation;
+  }
+  handler_ = handlers.findByMessageType(envelope.getMessageType());
+  if (handler_ == nullptr) {
+    fail(ErrorKind::kPermanent, "unknown message type " + messageTypeName(envelope.getMessageType()) +
+                                    ": endpoint " + handlers.endpointName() +
+                                    " has no handler for it");
+  }
+  auto payload = envelope.getPayload();
+  const std::string typeName = handler_->messageSchema.getShortDisplayName().cStr();
+  payload_.emplace(std::span<const std::byte>(reinterpret_cast<const std::byte*>(payload.begin()),
+                                              payload.size()),
+                   ("payload of " + typeName).c_str());
+  KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&] { entityKey_ = handler_->keyOf(this->payload()); })) {
+    fail(ErrorKind::kPermanent, "cannot read the entity key of " + typeName + ": " +
+                                    exception->getDescription().cStr());
+  }
+}
+
+}  // namespace idem::detail

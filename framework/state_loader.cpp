@@ -1,0 +1,53 @@
+// StateLoader: snapshot + fold. With a snapshot every version (the default) no handler runs.
+#include "framework/state_loader.h"
+
+#include <string>
+
+#include "framework/handler_run.h"
+#include "idem/error.h"
+
+namespace idem::detail {
+
+namespace {
+kj::ArrayPtr<const capnp::word> wordsOf(std::span<const std::byte> bytes) {
+  return {reinterpret_cast<const capnp::word*>(bytes.data()), bytes.size() / sizeof(capnp::word)};
+}
+}  // namespace
+
+LoadedState StateLoader::load(store::Txn& txn, std::uint64_t entity, std::uint64_t version) const {
+  if (version == 0) return {};
+  auto snapshot = store_.findSnapshotAtOrBefore(txn, entity, version);
+  LoadedState state = snapshot ? LoadedState(wordsOf(snapshot->state)) : LoadedState();
+  std::uint64_t from = snapshot ? snapshot->version + 1 : 1;
+  if (from > version) return state;
+
+  auto name = store_.findEntityName(txn, entity);
+  if (!name) fail(ErrorKind::kBug, "entity " + std::to_string(entity) + " has no name");
+  for (std::uint64_t v = from; v <= version; ++v) {
+    auto entry = store_.findHistory(txn, entity, v);
+    if (!entry) {
+      fail(ErrorKind::kBug, "entity " + name->entityType + "/" + name->key + " has no version " +
+                                std::to_string(v) + " below its head");
+    }
+    if (!entry->stateChanged) continue;
+    const RegisteredHandler* handler = handlers_.findBySpec(entry->handlerId, entry->handlerVersion);
+    if (handler == nullptr) {
+      fail(ErrorKind::kPermanent,
+           "cannot rebuild " + name->entityType + "/" + name->key + " version " +
+               std::to_string(v) + ": it was recorded by handler " + std::string(entry->handlerId) +
+               " v" + std::to_string(entry->handlerVersion) + ", which is no longer registered");
+    }
+    CanonicalReader envelopeReader(entry->input, "recorded input envelope");
+    auto envelope = envelopeReader.root<wire::Envelope>();
+    auto payloadBytes = envelope.getPayload();
+    CanonicalReader payloadReader(
+        {reinterpret_cast<const std::byte*>(payloadBytes.begin()), payloadBytes.size()},
+        "recorded payload");
+    RunInput input{handler, handlers_.endpointName(), name->key, envelope,
+                   payloadReader.root<capnp::AnyStruct>(), entry->recordedAtNs};
+    state = LoadedState(runHandler(input, state.words()).state);
+  }
+  return state;
+}
+
+}  // namespace idem::detail

@@ -1,0 +1,50 @@
+// StateLoader: an entity's state at any version: the nearest snapshot at or before it, then the
+// later history entries that changed the state folded through the handlers that recorded them.
+#pragma once
+
+#include <cstdint>
+
+#include "idem/canonical.h"
+#include "idem/handlers.h"
+#include "store/version_store.h"
+
+namespace idem::detail {
+
+// A state's canonical bytes: either in the store's map (valid until the transaction ends) or
+// owned. Empty = the entity's initial state (before version 1).
+class LoadedState {
+ public:
+  LoadedState() = default;
+  explicit LoadedState(kj::ArrayPtr<const capnp::word> inMap) : words_(inMap) {}
+  explicit LoadedState(Words owned) : owned_(kj::mv(owned)), words_(owned_.asPtr()) {}
+  LoadedState(LoadedState&& other) noexcept
+      : owned_(kj::mv(other.owned_)), words_(other.words_) {}
+  LoadedState& operator=(LoadedState&& other) noexcept {
+    owned_ = kj::mv(other.owned_);
+    words_ = other.words_;
+    return *this;
+  }
+
+  kj::ArrayPtr<const capnp::word> words() const { return words_; }
+
+ private:
+  Words owned_;
+  kj::ArrayPtr<const capnp::word> words_;
+};
+
+class StateLoader {
+ public:
+  // Both must outlive the loader.
+  StateLoader(const store::VersionStore& store, const Handlers& handlers)
+      : store_(store), handlers_(handlers) {}
+
+  // The state of `entity` at `version` (0 = initial). Throws idem::Error (permanent) when a
+  // history entry to fold was recorded by a handler version that is no longer registered.
+  LoadedState load(store::Txn& txn, std::uint64_t entity, std::uint64_t version) const;
+
+ private:
+  const store::VersionStore& store_;
+  const Handlers& handlers_;
+};
+
+}  // namespace idem::detail

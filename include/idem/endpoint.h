@@ -1,0 +1,89 @@
+// Endpoint: one service's pipeline. Receives a batch, runs each input's handler against the
+// right version of its entity, commits the batch durably in one transaction, publishes the
+// outputs, waits for the transport's confirmation and only then acks the inputs.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <stop_token>
+#include <string>
+
+#include "idem/handlers.h"
+#include "idem/transport.h"
+
+namespace idem {
+
+// What happens to an input whose handler throws.
+struct RetryPolicy {
+  unsigned immediateRetries = 2;  // re-runs within the same batch
+  unsigned delayedRetries = 3;    // redeliveries after firstDelay, 2x firstDelay, 4x, ...
+  std::chrono::milliseconds firstDelay{1000};
+};
+
+// The named steps of the pipeline, in order. A fault hook sees each.
+enum class FaultPoint {
+  kInHandler,      // before each handler run
+  kBeforeCommit,   // the batch's writes are made, not committed
+  kAfterCommit,    // the batch is durable, nothing published
+  kAfterPublish,   // every output confirmed, no input acked
+  kBeforeAck,      // about to ack (after dead-lettering and retries were handed over)
+};
+const char* toString(FaultPoint point) noexcept;
+
+struct EndpointOptions {
+  std::filesystem::path storeDirectory;  // the endpoint's LMDB environment (created if absent)
+  std::size_t batchSize = 256;           // inputs per transaction (group commit)
+  std::chrono::milliseconds batchWait{5};
+  unsigned snapshotEvery = 1;  // snapshot every K-th version; others are re-folded on load
+  std::size_t maxMessageBytes = std::size_t{1} << 20;  // larger envelopes go to the error queue
+  RetryPolicy retry;
+  // Runs each first-time input twice and compares bytes, so that a non-deterministic handler is
+  // caught at its first run (costs a second run per input).
+  bool verifyDeterminism = false;
+  std::size_t initialMapBytes = std::size_t{64} << 20;
+  bool durable = true;  // false: commits are not fsynced (benchmarks and tests only)
+  std::function<TimePoint()> clock;  // default: the system clock; recorded once per input
+  // Test seam: called at each FaultPoint; may throw to simulate a crash or kill the process.
+  std::function<void(FaultPoint)> faultHook;
+};
+
+struct EndpointStats {
+  std::uint64_t batches = 0;
+  std::uint64_t processed = 0;      // first-time inputs committed
+  std::uint64_t duplicates = 0;     // copies of applied inputs, re-run and re-emitted
+  std::uint64_t published = 0;      // messages handed to the transport (re-emissions included)
+  std::uint64_t retried = 0;        // deliveries handed back for a delayed retry
+  std::uint64_t deadLettered = 0;   // deliveries moved to the error queue
+};
+
+class Endpoint {
+ public:
+  // `transport` must outlive the endpoint. Opens (or creates) the store and subscribes the
+  // endpoint to every message type it handles. Throws idem::Error when the store is unusable.
+  Endpoint(Handlers handlers, Transport& transport, EndpointOptions options);
+  ~Endpoint();
+  Endpoint(const Endpoint&) = delete;
+  Endpoint& operator=(const Endpoint&) = delete;
+
+  const std::string& name() const;
+
+  // Receives one batch (waiting up to batchWait) and takes it through the whole pipeline.
+  // Returns the number of deliveries handled. Throws idem::Error when the batch could not be
+  // committed or published; then nothing of it is acked and its inputs will come back.
+  std::size_t processBatch();
+
+  // Calls processBatch() until `stop` is requested; the batch in flight completes (drain).
+  // Transient and overloaded errors back off and continue; bugs propagate.
+  void run(std::stop_token stop);
+
+  EndpointStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace idem
