@@ -123,7 +123,9 @@ SimulationTransport::Leased SimulationTransport::takeLease(std::string_view endp
 }
 
 void SimulationTransport::ack(std::string_view endpoint, std::span<const std::uint64_t> tags) {
-  for (std::uint64_t tag : tags) takeLease(endpoint, tag);
+  for (std::uint64_t tag : tags) {
+    acked_.emplace_back(std::string(endpoint), std::move(takeLease(endpoint, tag).message.envelope));
+  }
 }
 
 void SimulationTransport::retryLater(std::string_view endpoint, std::uint64_t tag,

@@ -50,6 +50,8 @@ class SimulationTransport : public Transport {
     ErrorReport report;
   };
   const std::vector<DeadLetter>& deadLetters(const std::string& endpoint) const;
+  // Every delivery acked: the endpoint and the envelope bytes, in order.
+  const std::vector<std::pair<std::string, Bytes>>& acked() const { return acked_; }
   // Queued, leased and delayed messages for `endpoint`.
   std::size_t pending(const std::string& endpoint) const;
 
@@ -91,6 +93,7 @@ class SimulationTransport : public Transport {
   std::map<std::uint64_t, std::set<std::string>> subscribers_;
   std::map<std::string, std::vector<DeadLetter>, std::less<>> deadLetters_;
   std::vector<Outbound> published_;
+  std::vector<std::pair<std::string, Bytes>> acked_;
 };
 
 }  // namespace idem

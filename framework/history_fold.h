@@ -1,0 +1,28 @@
+// HistoryFold: re-derives every version of an entity from its recorded inputs alone (never from
+// snapshots), running the handler that recorded each one. The ground truth for audits and for
+// the test oracles (DESIGN.md §4, O3 and O7).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "framework/handler_run.h"
+#include "idem/handlers.h"
+#include "store/version_store.h"
+
+namespace idem::detail {
+
+struct FoldedVersion {
+  std::uint64_t version = 0;
+  const store::HistoryEntry* entry = nullptr;  // as recorded
+  const RunResult* result = nullptr;           // as re-derived: the state after, the outputs
+  kj::ArrayPtr<const capnp::word> stateBefore;
+  bool digestMatches = false;  // re-derived outputs hash to the recorded digest
+};
+
+// Calls `visit` for versions 1..head of `entity`, in order. Throws idem::Error (permanent) when
+// a version's handler is no longer registered; handler exceptions propagate.
+void foldHistory(const store::VersionStore& store, store::Txn& txn, const Handlers& handlers,
+                 std::uint64_t entity, const std::function<void(const FoldedVersion&)>& visit);
+
+}  // namespace idem::detail

@@ -1,0 +1,87 @@
+// The core tests' endpoints.
+#include "tests/test_endpoints.h"
+
+#include "idem/error.h"
+
+namespace idem::test {
+
+Handlers galleryHandlers(const std::string& endpoint) {
+  Handlers handlers(endpoint);
+  handlers.entity<Target>("target")
+      .on<PlaceTarget>(
+          {"place-target", 1}, [](PlaceTarget::Reader m) { return std::string(m.getTargetId()); },
+          [](Target::Builder target, PlaceTarget::Reader m, Context&) {
+            target.setPosition(m.getPosition());
+          })
+      .on<Fire>(
+          {"fire", 1}, [](Fire::Reader m) { return std::string(m.getTargetId()); },
+          [](Target::Builder target, Fire::Reader m, Context& ctx) {
+            target.setShots(target.getShots() + 1);
+            if (m.getPosition() == target.getPosition()) {
+              target.setHits(target.getHits() + 1);
+              auto hit = ctx.publish<Hit>();
+              hit.setTargetId(m.getTargetId());
+              hit.setShot(target.getShots());
+            } else {
+              auto missed = ctx.publish<Missed>();
+              missed.setTargetId(m.getTargetId());
+              missed.setShot(target.getShots());
+            }
+          });
+  return handlers;
+}
+
+Handlers counterHandlers(const std::string& endpoint, std::shared_ptr<CounterKnobs> knobs,
+                         bool hiddenCounter, std::uint32_t incrementVersion) {
+  if (!knobs) knobs = std::make_shared<CounterKnobs>();
+  Handlers handlers(endpoint);
+  handlers.entity<Counter>("counter")
+      .on<Increment>(
+          {"increment", incrementVersion},
+          [](Increment::Reader m) { return std::string(m.getCounterId()); },
+          [knobs, hiddenCounter](Counter::Builder counter, Increment::Reader m, Context& ctx) {
+            counter.setValue(counter.getValue() + m.getBy());
+            // Growing a list: copy into a longer one (the old one is dropped by canonicalisation).
+            auto old = counter.getHistory();
+            auto grown = counter.initHistory(old.size() + 1);
+            for (unsigned i = 0; i < old.size(); ++i) grown.set(i, old[i]);
+            grown.set(old.size(), counter.getValue());
+            for (std::uint32_t i = 0; i < m.getOutputs(); ++i) {
+              auto counted = m.getForward().size() > 0 ? ctx.send<Counted>(m.getForward().cStr())
+                                                       : ctx.publish<Counted>();
+              counted.setCounterId(m.getCounterId());
+              counted.setValue(hiddenCounter ? knobs->hidden++ : counter.getValue());
+              counted.setIndex(i);
+              MessageId token = ctx.newId();
+              counted.setToken(kj::arrayPtr(token.bytes.data(), token.bytes.size()));
+              counted.setDice(ctx.random());
+              counted.setAt(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                ctx.now().time_since_epoch())
+                                .count());
+            }
+          })
+      .on<Ping>({"ping", 1}, [](Ping::Reader m) { return std::string(m.getCounterId()); },
+                [](Counter::Builder, Ping::Reader, Context&) {})
+      .on<Flaky>({"flaky", 1}, [](Flaky::Reader m) { return std::string(m.getCounterId()); },
+                 [knobs](Counter::Builder counter, Flaky::Reader m, Context&) {
+                   if (knobs->flakyFailuresLeft > 0) {
+                     --knobs->flakyFailuresLeft;
+                     if (m.getPermanent()) fail(ErrorKind::kPermanent, "flaky says no for good");
+                     throw std::runtime_error("flaky failed this attempt");
+                   }
+                   counter.setValue(counter.getValue() + 1000);
+                 });
+  return handlers;
+}
+
+Handlers sinkHandlers(const std::string& endpoint) {
+  Handlers handlers(endpoint);
+  handlers.entity<Counter>("sink").on<Counted>(
+      {"sink-counted", 1}, [](Counted::Reader m) { return std::string(m.getCounterId()); },
+      [](Counter::Builder sink, Counted::Reader m, Context&) {
+        sink.setValue(sink.getValue() + m.getValue());
+      });
+  return handlers;
+}
+
+}  // namespace idem::test

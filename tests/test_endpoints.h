@@ -1,0 +1,32 @@
+// The small endpoints the core tests run: a shooting gallery (alternative worlds), counters
+// (several outputs, no-ops, state-dependent outputs, failures) and a downstream sink.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "idem/handlers.h"
+#include "tests/test_messages.capnp.h"
+
+namespace idem::test {
+
+// "target" entities: PlaceTarget sets the position; Fire publishes Hit or Missed.
+Handlers galleryHandlers(const std::string& endpoint = "gallery");
+
+// Shared, test-controlled knobs for counter handlers. Not part of any state: the Flaky handler
+// reads `flakyFailuresLeft` to throw, and the hidden-counter variant misuses `hidden`.
+struct CounterKnobs {
+  unsigned flakyFailuresLeft = 0;
+  std::uint64_t hidden = 0;
+};
+
+// "counter" entities: Increment (emits `outputs` Counted), Ping (no-op), Flaky (throws).
+// With `hiddenCounter`, Increment's Counted.value comes from knobs->hidden++ instead of the
+// state: a non-deterministic handler.
+Handlers counterHandlers(const std::string& endpoint, std::shared_ptr<CounterKnobs> knobs = {},
+                         bool hiddenCounter = false, std::uint32_t incrementVersion = 1);
+
+// "sink" entities keyed by counter id: adds up each Counted it receives, emits nothing.
+Handlers sinkHandlers(const std::string& endpoint = "sink");
+
+}  // namespace idem::test
