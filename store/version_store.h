@@ -39,7 +39,7 @@ struct HistoryEntry {
   std::int64_t recordedAtNs = 0;  // this endpoint's clock when it first processed the input
   std::uint32_t outputCount = 0;
   std::array<std::uint8_t, 32> outputDigest{};
-  bool stateChanged = false;        // false: the state equals the previous version's
+  bool stateChanged = false;         // false: the state equals the previous version's
   std::span<const std::byte> input;  // canonical input envelope bytes
 };
 
@@ -103,9 +103,9 @@ class VersionStore {
   void append(Txn& txn, std::uint64_t entity, std::uint64_t version, const MessageId& inputId,
               const HistoryEntry& entry, std::optional<std::span<const std::byte>> state);
   // Calls `visit` for each entity in number order, starting after `after`, until it returns false.
-  void forEachEntity(Txn& txn, std::uint64_t after,
-                     const std::function<bool(std::uint64_t entity, const EntityName&)>& visit)
-      const;
+  void forEachEntity(
+      Txn& txn, std::uint64_t after,
+      const std::function<bool(std::uint64_t entity, const EntityName&)>& visit) const;
 
   std::optional<std::string> findMeta(Txn& txn, std::string_view name) const;
   void putMeta(Txn& txn, std::string_view name, std::string_view value);

@@ -1,0 +1,170 @@
+// LmdbEnv: one LMDB environment (a directory with data.mdb and lock.mdb), its named databases,
+// RAII transactions and cursors, and the one translation of mdb_* return codes into idem::Error.
+// Private to store/: this header includes <lmdb.h>, which nothing outside store/ may see.
+#pragma once
+
+#include <lmdb.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "idem/canonical.h"
+
+namespace idem::store {
+
+using Bytes = std::span<const std::byte>;
+
+inline Bytes asBytes(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
+inline std::string_view asChars(Bytes b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+struct EnvOptions {
+  std::size_t initialMapBytes = std::size_t{64} << 20;  // the file is sparse; grows on demand
+  std::size_t maxMapBytes = std::size_t{1} << 40;       // MDB_MAP_FULL beyond this: overloaded
+  unsigned maxReaders = 126;
+  unsigned maxDbs = 8;
+  bool durable = true;  // false: MDB_NOSYNC (benchmarks and tests only)
+};
+
+// Thrown by the translation for MDB_MAP_FULL. Not an std::exception, so that handler code catching
+// std::exception does not swallow it; LmdbEnv::write() catches it, grows the map and retries.
+struct MapFullSignal {};
+
+// Throws what `rc` (non-zero, from mdb_* function `call`) means for environment file `file`:
+//   ENOSPC, EDQUOT, MDB_READERS_FULL                        -> Error kOverloaded naming the file
+//   MDB_MAP_FULL                                            -> MapFullSignal
+//   MDB_CORRUPTED, MDB_INVALID, MDB_VERSION_MISMATCH,
+//   MDB_PANIC, MDB_PAGE_NOTFOUND                            -> Error kPermanent naming the file
+//   anything else                                           -> Error kBug with mdb_strerror and
+//   call
+[[noreturn]] void throwMdbError(int rc, std::string_view call, const std::filesystem::path& file);
+inline void checkMdb(int rc, std::string_view call, const std::filesystem::path& file) {
+  if (rc != MDB_SUCCESS) throwMdbError(rc, call, file);
+}
+
+class LmdbEnv;
+
+// A read or write transaction. Created only by LmdbEnv::read()/write(), which own its lifetime;
+// a write transaction that is not committed is aborted when it ends. Bytes returned by get() and
+// by cursors point into the memory map and are valid until the transaction ends. Not thread-safe;
+// never moved to another thread while open.
+class Txn {
+ public:
+  ~Txn();
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+
+  bool readOnly() const noexcept { return readOnly_; }
+  MDB_txn* raw() const noexcept { return txn_; }
+  const std::filesystem::path& file() const noexcept;
+
+  // The value stored under `key`, or nullopt.
+  std::optional<Bytes> get(MDB_dbi dbi, Bytes key);
+  // Stores `value` under `key` with mdb_put `flags`. Returns false only when MDB_NOOVERWRITE or
+  // MDB_APPEND refused the key (MDB_KEYEXIST); the transaction stays usable then.
+  [[nodiscard]] bool put(MDB_dbi dbi, Bytes key, Bytes value, unsigned flags = 0);
+  // Removes `key`; false when it was absent.
+  bool del(MDB_dbi dbi, Bytes key);
+  // Entries in `dbi` (mdb_stat).
+  std::size_t entries(MDB_dbi dbi);
+  // Translates a failed mdb_* call made on this transaction (remembering MDB_MAP_FULL, so that
+  // write() grows the map even when the body swallowed the signal).
+  void check(int rc, std::string_view call);
+  // Keeps `words` alive until the transaction ends (aligned copies of unaligned map values).
+  kj::ArrayPtr<const capnp::word> keep(Words words);
+
+ private:
+  friend class LmdbEnv;
+  Txn(const LmdbEnv& env, MDB_txn* txn, bool readOnly)
+      : env_(env), txn_(txn), readOnly_(readOnly) {}
+  void commit();  // the transaction handle is gone afterwards, whatever the outcome
+
+  const LmdbEnv& env_;
+  MDB_txn* txn_;
+  bool readOnly_;
+  bool mapFull_ = false;
+  std::vector<Words> kept_;
+};
+
+// A cursor over one database in one transaction; closed when it ends (before its transaction).
+class Cursor {
+ public:
+  Cursor(Txn& txn, MDB_dbi dbi);
+  ~Cursor();
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+
+  // Moves with `op` (MDB_FIRST, MDB_LAST, MDB_NEXT, MDB_PREV, MDB_SET_RANGE with `key`, ...).
+  // Returns false, leaving key()/value() unspecified, when there is no such entry.
+  bool move(MDB_cursor_op op, Bytes key = {});
+  Bytes key() const noexcept;
+  Bytes value() const noexcept;
+
+ private:
+  Txn& txn_;
+  MDB_cursor* cursor_ = nullptr;
+  MDB_val key_{};
+  MDB_val value_{};
+};
+
+// An open environment. Thread safety: read() and write() may be called from any number of threads
+// (LMDB serialises writers, across processes too). The map is resized (grown on MDB_MAP_FULL, or
+// adopted after another process grew it: MDB_MAP_RESIZED) only while no transaction of this
+// process is open, which an internal shared mutex enforces: every transaction holds it shared,
+// a resize holds it exclusively. Hence: never call write() or read() from inside a body, on the
+// same thread, while that body's transaction is open (it may deadlock on a resize).
+class LmdbEnv {
+ public:
+  // Opens (creating when absent) the environment in directory `dir` with MDB_NOTLS, clears stale
+  // reader slots of dead processes. Refuses, with Error kPermanent naming data.mdb, a file that is
+  // shorter than two pages, not an LMDB file, or shorter than its last committed page.
+  LmdbEnv(std::filesystem::path dir, const EnvOptions& options);
+  ~LmdbEnv();
+  LmdbEnv(const LmdbEnv&) = delete;
+  LmdbEnv& operator=(const LmdbEnv&) = delete;
+
+  const std::filesystem::path& directory() const noexcept { return dir_; }
+  // The data file, data.mdb: what error messages name.
+  const std::filesystem::path& file() const noexcept { return file_; }
+  MDB_env* raw() const noexcept { return env_; }
+
+  // Runs `body` in one write transaction and commits it (durably unless options.durable is false).
+  // On MDB_MAP_FULL from a put or the commit, aborts, grows the map (doubling, capped at
+  // maxMapBytes) and runs `body` again from the start. An exception from `body` aborts.
+  // Throws Error kOverloaded when the map is full at maxMapBytes or the disk is full.
+  void write(const std::function<void(Txn&)>& body);
+  // Runs `body` in a read-only snapshot transaction.
+  void read(const std::function<void(Txn&)>& body) const;
+
+  // Opens the named database `name` in `txn` (the handle is valid for the environment's lifetime
+  // once `txn` commits). With `create`, creates it (write transactions only); without, returns
+  // nullopt when it does not exist.
+  std::optional<MDB_dbi> openDb(Txn& txn, const char* name, bool create);
+
+  // mdb_env_info and the page size.
+  MDB_envinfo info() const;
+  std::size_t pageSize() const;
+
+ private:
+  enum class Retry { kNo, kGrow, kAdopt };
+  Retry tryWrite(const std::function<void(Txn&)>& body);
+  void grow();               // takes the resize lock exclusively
+  void adoptResize() const;  // ditto
+
+  std::filesystem::path dir_;
+  std::filesystem::path file_;
+  EnvOptions options_;
+  MDB_env* env_ = nullptr;
+  mutable std::shared_mutex resizeLock_;
+};
+
+}  // namespace idem::store
