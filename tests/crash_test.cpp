@@ -6,6 +6,7 @@
 #include <map>
 
 #include "idem/envelope.capnp.h"
+#include "store/version_store.h"
 #include "tests/oracles.h"
 #include "tests/test_endpoints.h"
 

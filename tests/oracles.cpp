@@ -58,7 +58,7 @@ OracleReport checkOracles(SimWorld& world, const std::vector<std::string>& endpo
         });
         const std::uint64_t head = store.headVersion(txn, entity);
         detail::LoadedState loaded = loader.load(txn, entity, head);
-        if (loaded.words() != finalState.asPtr()) {
+        if (loaded.words().asBytes() != finalState.asPtr().asBytes()) {
           violation("O7: the state loaded at " + label + " v" + std::to_string(head) +
                     " differs from the fold of its inputs");
         }

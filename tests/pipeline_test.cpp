@@ -3,8 +3,10 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstring>
 
 #include "idem/envelope.capnp.h"
+#include "store/version_store.h"
 #include "tests/oracles.h"
 #include "tests/test_endpoints.h"
 
@@ -296,10 +298,10 @@ TEST_CASE("a malformed payload inside a valid envelope goes to the error queue w
           "[pipeline][bad-input]") {
   SimWorld world;
   world.add("counters", [] { return counterHandlers("counters"); });
-  capnp::word junk[2];
-  std::memset(junk, 0xFF, sizeof junk);
+  auto junk = kj::heapArray<capnp::word>(2);
+  memset(static_cast<void*>(junk.begin()), 0xFF, junk.size() * sizeof(capnp::word));
   Bytes bad = edgeEnvelope({MessageId::forEdge("test", "junk"), "counters", {}},
-                           capnp::typeId<Increment>(), kj::arrayPtr(junk, 2));
+                           capnp::typeId<Increment>(), junk.asPtr());
   world.sendRaw("counters", bad);
   world.runUntilQuiet();
   const auto& errors = world.transport.deadLetters("counters");
