@@ -2,11 +2,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cstddef>
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "idem/error.h"
@@ -312,6 +314,36 @@ TEST_CASE("A tiny map grows under many appends without losing a write", "[store]
   verifyFilled(store, b, 300, 3000);
   CHECK(store.stats().historyEntries == 1800);
   CHECK(store.stats().snapshots == 180);
+}
+
+TEST_CASE("Readers on other threads keep reading while a writer grows the map", "[store]") {
+  TempDir dir;
+  VersionStore store(dir.path(), "bank", smallOptions());
+  const std::uint64_t a = fill(store, "a", 20, 100);
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> reads{0};
+  std::atomic<std::uint64_t> failures{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&] {
+      while (!done.load()) {
+        store.read([&](Txn& txn) {  // no Catch2 assertions here: they are not thread-safe
+          const std::optional<HistoryEntry> got = store.findHistory(txn, a, 20);
+          const Record want = recordOf(a * 1000000 + 20, 100);
+          if (!got || !std::ranges::equal(got->input, want.input)) ++failures;
+        });
+        ++reads;
+      }
+    });
+  }
+  const std::size_t before = store.stats().mapBytes;
+  const std::uint64_t b = fill(store, "b", 300, 3000, 20);
+  done = true;
+  for (std::thread& t : readers) t.join();
+  CHECK(store.stats().mapBytes > before);
+  CHECK(reads.load() > 0);
+  CHECK(failures.load() == 0);
+  verifyFilled(store, b, 300, 3000);
 }
 
 TEST_CASE("A map full at maxMapBytes is an overloaded error", "[store]") {
