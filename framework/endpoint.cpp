@@ -77,7 +77,7 @@ void Endpoint::run(std::stop_token stop) {
   std::chrono::milliseconds backoff{0};
   while (!stop.stop_requested()) {
     try {
-      processBatch();
+      if (processBatch() == 0) impl_->pipeline.flushPublished();
       backoff = std::chrono::milliseconds{0};
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::kBug || e.kind() == ErrorKind::kPermanent) {
@@ -91,6 +91,7 @@ void Endpoint::run(std::stop_token stop) {
       std::this_thread::sleep_for(backoff);
     }
   }
+  impl_->pipeline.flushPublished();
 }
 
 EndpointStats Endpoint::stats() const { return impl_->stats; }

@@ -108,6 +108,7 @@ void Pipeline::process(std::vector<Delivery>& deliveries) {
   // 2. Run every input inside one write transaction. On MDB_MAP_FULL the store re-runs this
   // body from the start, so each item's outcome is reset first.
   store_.write([&](store::Txn& txn) {
+    for (const MessageId& id : confirmed_) store_.markPublished(txn, id);
     for (Item& item : items) {
       if (!item.input) continue;
       item.outcome = Outcome::kNew;
@@ -117,14 +118,27 @@ void Pipeline::process(std::vector<Delivery>& deliveries) {
     fault(FaultPoint::kBeforeCommit);
   });
   // 3. The batch is durable (write() returned after a synced commit).
+  confirmed_.clear();
   fault(FaultPoint::kAfterCommit);
   publishAndAck(items);
   ++stats_.batches;
 }
 
+void Pipeline::flushPublished() {
+  if (confirmed_.empty()) return;
+  store_.write([&](store::Txn& txn) {
+    for (const MessageId& id : confirmed_) store_.markPublished(txn, id);
+  });
+  confirmed_.clear();
+}
+
 void Pipeline::handle(store::Txn& txn, Item& item) {
   // 1. The applied index decides: first copy, or a duplicate of an input already versioned.
   if (auto applied = store_.findApplied(txn, item.input->id())) {
+    if (!options_.replayPublishedDuplicates && !store_.isUnpublished(txn, item.input->id())) {
+      item.outcome = Outcome::kAlreadyPublished;  // its outputs are with the transport already
+      return;
+    }
     handleDuplicate(txn, item, *applied);
   } else {
     handleNew(txn, item);
@@ -214,6 +228,7 @@ void Pipeline::handleNew(store::Txn& txn, Item& item) {
     snapshot = asBytes(result->state.asPtr());
   }
   store_.append(txn, entityNumber, version, in.id(), entry, snapshot);
+  if (!result->emitted.messages.empty()) store_.markUnpublished(txn, in.id());
   item.emitted = std::move(result->emitted);
   item.outcome = Outcome::kNew;
 }
@@ -277,11 +292,15 @@ void Pipeline::handleDuplicate(store::Txn& txn, Item& item, const store::Applied
 void Pipeline::publishAndAck(std::vector<Item>& items) {
   // 4. Publish every output of the batch, new and re-emitted, and wait for confirmation.
   std::vector<Outbound> outputs;
+  std::vector<MessageId> emitters;
   for (Item& item : items) {
+    if (item.emitted.messages.empty()) continue;
+    emitters.push_back(item.input->id());
     for (Outbound& m : item.emitted.messages) outputs.push_back(std::move(m));
   }
   if (!outputs.empty()) transport_.publish(outputs);
   stats_.published += outputs.size();
+  confirmed_.insert(confirmed_.end(), emitters.begin(), emitters.end());
   fault(FaultPoint::kAfterPublish);
 
   // 5. Settle every delivery: dead letters and retries first, then one ack for the rest.
@@ -295,6 +314,10 @@ void Pipeline::publishAndAck(std::vector<Item>& items) {
         break;
       case Outcome::kDuplicate:
         ++stats_.duplicates;
+        acks.push_back(item.delivery->tag);
+        break;
+      case Outcome::kAlreadyPublished:
+        ++stats_.alreadyPublished;
         acks.push_back(item.delivery->tag);
         break;
       case Outcome::kRetry: {

@@ -27,8 +27,12 @@ class Pipeline {
   // propagate untouched.
   void process(std::vector<Delivery>& deliveries);
 
+  // Records, in a write transaction of its own, that the outputs confirmed since the last batch
+  // are published. Batches do this in their own transaction; call it when idle and on shutdown.
+  void flushPublished();
+
  private:
-  enum class Outcome { kNew, kDuplicate, kRetry, kDeadLetter };
+  enum class Outcome { kNew, kDuplicate, kAlreadyPublished, kRetry, kDeadLetter };
   struct Item {
     Delivery* delivery = nullptr;
     std::optional<DecodedInput> input;
@@ -56,6 +60,8 @@ class Pipeline {
   const EndpointOptions& options_;
   EndpointStats& stats_;
   StateLoader loader_;
+  // Inputs whose outputs the transport confirmed, not yet removed from the publication set.
+  std::vector<MessageId> confirmed_;
 };
 
 }  // namespace idem::detail

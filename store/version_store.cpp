@@ -20,6 +20,8 @@
 //   db "history"       entity version                -> canonical records.capnp HistoryRecord
 //   db "snapshots"     entity version                -> canonical state bytes (whole words)
 //   db "applied"       input message id (16 bytes)   -> entity version
+//   db "unpublished"   input message id (16 bytes)   -> (empty)
+//                      inputs whose outputs are committed but not yet confirmed published
 //
 // Every key of history, snapshots and applied is 16 bytes and every value a whole number of
 // words, so LMDB places those values 8-byte aligned and Cap'n Proto reads them in place (an
@@ -141,7 +143,8 @@ struct VersionStore::Impl {
 
   LmdbEnv env;
   std::string endpoint;
-  MDB_dbi meta = 0, entities = 0, entityNames = 0, history = 0, snapshots = 0, applied = 0;
+  MDB_dbi meta = 0, entities = 0, entityNames = 0, history = 0, snapshots = 0, applied = 0,
+          unpublished = 0;
 
   [[noreturn]] void damaged(const std::string& what) const {
     fail(ErrorKind::kPermanent, env.file().string() + ": damaged version store: " + what);
@@ -214,6 +217,7 @@ VersionStore::VersionStore(std::filesystem::path dir, std::string endpointName,
     s.history = *s.env.openDb(txn, "history", true);
     s.snapshots = *s.env.openDb(txn, "snapshots", true);
     s.applied = *s.env.openDb(txn, "applied", true);
+    s.unpublished = *s.env.openDb(txn, "unpublished", true);
   });
 
   // Only after the store's creation committed: from now on its data file must never vanish.
@@ -410,6 +414,22 @@ void VersionStore::forEachEntity(
   }
 }
 
+void VersionStore::markUnpublished(Txn& txn, const MessageId& input) {
+  impl_->requireWrite(txn, "markUnpublished");
+  if (!txn.put(impl_->unpublished, idBytes(input), {})) {
+    fail(ErrorKind::kBug, "markUnpublished: put refused");
+  }
+}
+
+bool VersionStore::isUnpublished(Txn& txn, const MessageId& input) const {
+  return txn.get(impl_->unpublished, idBytes(input)).has_value();
+}
+
+void VersionStore::markPublished(Txn& txn, const MessageId& input) {
+  impl_->requireWrite(txn, "markPublished");
+  txn.del(impl_->unpublished, idBytes(input));
+}
+
 std::optional<std::string> VersionStore::findMeta(Txn& txn, std::string_view name) const {
   const std::optional<Bytes> v = txn.get(impl_->meta, asBytes(name));
   if (!v) return std::nullopt;
@@ -432,6 +452,7 @@ VersionStore::Stats VersionStore::stats() const {
     stats.entities = txn.entries(impl_->entityNames);
     stats.historyEntries = txn.entries(impl_->history);
     stats.snapshots = txn.entries(impl_->snapshots);
+    stats.unpublished = txn.entries(impl_->unpublished);
   });
   return stats;
 }

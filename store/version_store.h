@@ -107,6 +107,15 @@ class VersionStore {
       Txn& txn, std::uint64_t after,
       const std::function<bool(std::uint64_t entity, const EntityName&)>& visit) const;
 
+  // The publication set: inputs whose outputs are committed but not yet confirmed by the
+  // transport. An input is marked in the transaction that appends its version (when it has
+  // outputs) and unmarked once the transport confirmed them. A duplicate of an unmarked input
+  // can be acked without replay; losing an unmarking only costs a re-emission.
+  void markUnpublished(Txn& txn, const MessageId& input);
+  bool isUnpublished(Txn& txn, const MessageId& input) const;
+  // Idempotent: unmarking an input that is not marked does nothing.
+  void markPublished(Txn& txn, const MessageId& input);
+
   std::optional<std::string> findMeta(Txn& txn, std::string_view name) const;
   void putMeta(Txn& txn, std::string_view name, std::string_view value);
 
@@ -116,6 +125,7 @@ class VersionStore {
     std::uint64_t entities = 0;
     std::uint64_t historyEntries = 0;
     std::uint64_t snapshots = 0;
+    std::uint64_t unpublished = 0;
   };
   Stats stats() const;
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "idem/error.h"
+#include "store/version_store.h"
 #include "tests/oracles.h"
 #include "tests/test_endpoints.h"
 

@@ -50,12 +50,19 @@ Bytes incrementMessage(const std::string& key, const std::string& counter, std::
       });
 }
 
+// Options that re-run every duplicate, so that its bytes can be compared with the original's.
+EndpointOptions replaying() {
+  EndpointOptions options;
+  options.replayPublishedDuplicates = true;
+  return options;
+}
+
 }  // namespace
 
 TEST_CASE("a duplicate re-emits the original Hit even after the target moved (alternative worlds)",
           "[pipeline][duplicates]") {
   SimWorld world;
-  world.add("gallery", [] { return galleryHandlers(); });
+  world.add("gallery", [] { return galleryHandlers(); }, replaying());
   world.send<PlaceTarget>("gallery", "place-1", [](PlaceTarget::Builder m) {
     m.setTargetId("t1");
     m.setPosition(42);
@@ -84,6 +91,50 @@ TEST_CASE("a duplicate re-emits the original Hit even after the target moved (al
   requireOracles(world, {"gallery"});
 }
 
+TEST_CASE("a duplicate of an input whose outputs were confirmed is acked without a re-run",
+          "[pipeline][duplicates][publication]") {
+  SimWorld world;
+  world.add("gallery", [] { return galleryHandlers(); });
+  world.send<PlaceTarget>("gallery", "place-1", [](PlaceTarget::Builder m) {
+    m.setTargetId("t1");
+    m.setPosition(42);
+  });
+  Bytes fire = edgeMessage<Fire>({MessageId::forEdge("test", "fire-1"), "gallery", {}},
+                                 [](Fire::Builder m) {
+                                   m.setTargetId("t1");
+                                   m.setPosition(42);
+                                 });
+  world.sendRaw("gallery", fire);
+  world.runUntilQuiet();
+  world.send<PlaceTarget>("gallery", "move-1", [](PlaceTarget::Builder m) {
+    m.setTargetId("t1");
+    m.setPosition(7);
+  });
+  world.sendRaw("gallery", fire);
+  world.runUntilQuiet();
+  REQUIRE(publishedOf<Missed>(world.transport).empty());
+  REQUIRE(publishedOf<Hit>(world.transport).size() == 1);
+  REQUIRE(world.endpoint("gallery").stats().alreadyPublished == 1);
+  REQUIRE(world.endpoint("gallery").stats().duplicates == 0);
+  requireOracles(world, {"gallery"});
+}
+
+TEST_CASE("a duplicate of an input committed but never published is replayed and re-emitted",
+          "[pipeline][duplicates][publication]") {
+  SimWorld world;
+  world.add("counters", [] { return counterHandlers("counters"); });
+  world.crashAt("counters", FaultPoint::kAfterCommit);
+  Bytes inc = incrementMessage("inc", "c1", 1, 2);
+  world.sendRaw("counters", inc);
+  REQUIRE(world.runUntilQuiet() == 1);
+  REQUIRE(publishedOf<Counted>(world.transport).size() == 2);
+  REQUIRE(world.endpoint("counters").stats().duplicates == 1);
+  world.sendRaw("counters", inc);  // by now confirmed: acked without a re-run
+  world.runUntilQuiet();
+  REQUIRE(publishedOf<Counted>(world.transport).size() == 2);
+  requireOracles(world, {"counters"});
+}
+
 TEST_CASE("back-to-back duplicates in one batch commit once and re-emit identical bytes",
           "[pipeline][duplicates]") {
   SimWorld world;
@@ -106,7 +157,7 @@ TEST_CASE("back-to-back duplicates in one batch commit once and re-emit identica
 TEST_CASE("a duplicate after many versions, no-ops among them, replays its own version",
           "[pipeline][duplicates]") {
   SimWorld world;
-  world.add("counters", [] { return counterHandlers("counters"); });
+  world.add("counters", [] { return counterHandlers("counters"); }, replaying());
   Bytes first = incrementMessage("first", "c1", 1, 1);
   world.sendRaw("counters", first);
   world.runUntilQuiet();
@@ -143,7 +194,7 @@ TEST_CASE("a no-op input gets a version but no new snapshot bytes, and its dupli
   world.sendRaw("counters", ping);
   world.runUntilQuiet();
   REQUIRE(world.transport.published().empty());
-  REQUIRE(world.endpoint("counters").stats().duplicates == 1);
+  REQUIRE(world.endpoint("counters").stats().alreadyPublished == 1);
   world.closeAll();
   {
     store::VersionStore store(world.storeOf("counters"), "counters");
@@ -157,7 +208,7 @@ TEST_CASE("a no-op input gets a version but no new snapshot bytes, and its dupli
 TEST_CASE("several outputs keep their order, ids and bytes when re-emitted",
           "[pipeline][determinism]") {
   SimWorld world;
-  world.add("counters", [] { return counterHandlers("counters"); });
+  world.add("counters", [] { return counterHandlers("counters"); }, replaying());
   Bytes inc = incrementMessage("many", "c1", 2, 5);
   world.sendRaw("counters", inc);
   world.runUntilQuiet();
@@ -196,7 +247,7 @@ TEST_CASE("the same input handled by two endpoints yields different output ids",
 
 TEST_CASE("a replay in a reopened endpoint emits identical bytes", "[pipeline][determinism]") {
   SimWorld world;
-  world.add("counters", [] { return counterHandlers("counters"); });
+  world.add("counters", [] { return counterHandlers("counters"); }, replaying());
   Bytes inc = incrementMessage("inc", "c1", 4, 3);
   world.sendRaw("counters", inc);
   world.runUntilQuiet();
@@ -213,7 +264,7 @@ TEST_CASE("a handler with a hidden counter is caught as non-deterministic on a d
           "[pipeline][determinism]") {
   SimWorld world;
   auto knobs = std::make_shared<CounterKnobs>();
-  world.add("counters", [knobs] { return counterHandlers("counters", knobs, true); });
+  world.add("counters", [knobs] { return counterHandlers("counters", knobs, true); }, replaying());
   Bytes inc = incrementMessage("inc", "c1", 1, 1);
   world.sendRaw("counters", inc);
   world.runUntilQuiet();
@@ -248,7 +299,7 @@ TEST_CASE("verifyDeterminism catches a hidden counter at its first run, naming t
 TEST_CASE("a changed handler version is refused when replaying what the old one recorded",
           "[pipeline][determinism]") {
   SimWorld world;
-  world.add("counters", [] { return counterHandlers("counters"); });
+  world.add("counters", [] { return counterHandlers("counters"); }, replaying());
   Bytes inc = incrementMessage("inc", "c1", 1, 1);
   world.sendRaw("counters", inc);
   world.runUntilQuiet();
@@ -356,7 +407,7 @@ TEST_CASE("a permanent error from a handler goes to the error queue without retr
 TEST_CASE("with a snapshot every 4 versions, states are re-folded and replays still match",
           "[pipeline][snapshots]") {
   SimWorld world;
-  EndpointOptions options;
+  EndpointOptions options = replaying();
   options.snapshotEvery = 4;
   world.add("counters", [] { return counterHandlers("counters"); }, options);
   std::vector<Bytes> sent;

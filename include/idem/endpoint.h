@@ -43,6 +43,9 @@ struct EndpointOptions {
   // Runs each first-time input twice and compares bytes, so that a non-deterministic handler is
   // caught at its first run (costs a second run per input).
   bool verifyDeterminism = false;
+  // Re-runs every duplicate, even one whose outputs the transport already confirmed (which is
+  // otherwise acked at once, see docs/guarantees.md). For determinism checks; costs a replay.
+  bool replayPublishedDuplicates = false;
   std::size_t initialMapBytes = std::size_t{64} << 20;
   bool durable = true;  // false: commits are not fsynced (benchmarks and tests only)
   std::function<TimePoint()> clock;  // default: the system clock; recorded once per input
@@ -54,6 +57,7 @@ struct EndpointStats {
   std::uint64_t batches = 0;
   std::uint64_t processed = 0;      // first-time inputs committed
   std::uint64_t duplicates = 0;     // copies of applied inputs, re-run and re-emitted
+  std::uint64_t alreadyPublished = 0;  // copies of applied inputs acked without a re-run
   std::uint64_t published = 0;      // messages handed to the transport (re-emissions included)
   std::uint64_t retried = 0;        // deliveries handed back for a delayed retry
   std::uint64_t deadLettered = 0;   // deliveries moved to the error queue
