@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <mutex>
 #include <thread>
 
 #include "framework/pipeline.h"
@@ -47,7 +48,9 @@ struct Endpoint::Impl {
   Handlers handlers;
   Transport& transport;
   EndpointOptions options;
-  EndpointStats stats;
+  EndpointStats stats;  // the pipeline's, touched by the thread running the endpoint only
+  mutable std::mutex statsLock;
+  EndpointStats statsSnapshot;  // copied after each batch, for stats() on other threads
   store::VersionStore store;
   detail::Pipeline pipeline;
 };
@@ -70,6 +73,8 @@ std::size_t Endpoint::processBatch() {
       impl_->transport.receive(name(), impl_->options.batchSize, impl_->options.batchWait);
   if (batch.empty()) return 0;
   impl_->pipeline.process(batch);
+  std::lock_guard lock(impl_->statsLock);
+  impl_->statsSnapshot = impl_->stats;
   return batch.size();
 }
 
@@ -94,6 +99,9 @@ void Endpoint::run(std::stop_token stop) {
   impl_->pipeline.flushPublished();
 }
 
-EndpointStats Endpoint::stats() const { return impl_->stats; }
+EndpointStats Endpoint::stats() const {
+  std::lock_guard lock(impl_->statsLock);
+  return impl_->statsSnapshot;
+}
 
 }  // namespace idem

@@ -37,6 +37,8 @@ class CanonicalReader {
   typename T::Reader root() {
     return reader_->getRoot<T>();
   }
+  // The message, e.g. for getRoot<capnp::DynamicStruct>(schema).
+  capnp::MessageReader& message() { return *reader_; }
   // The bytes read, word-aligned.
   kj::ArrayPtr<const capnp::word> words() const { return words_; }
 

@@ -83,6 +83,7 @@ class Endpoint {
   // Transient and overloaded errors back off and continue; bugs propagate.
   void run(std::stop_token stop);
 
+  // The counters as of the last completed batch. Thread-safe.
   EndpointStats stats() const;
 
  private:

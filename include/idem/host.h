@@ -1,0 +1,39 @@
+// Host: runs a process's endpoints, each on its own thread, until SIGTERM or SIGINT, then drains:
+// every endpoint finishes its batch (commit, publish, confirm, ack) before run() returns.
+#pragma once
+
+#include <atomic>
+#include <exception>
+#include <vector>
+
+#include "idem/endpoint.h"
+
+namespace idem {
+
+class Host {
+ public:
+  // Blocks SIGTERM and SIGINT in the calling thread, so that the threads run() starts inherit
+  // the mask and the signals are taken by run() alone. Construct it before starting any thread
+  // of your own. One Host per process.
+  Host();
+  ~Host();
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  // `endpoint` must outlive run().
+  void add(Endpoint& endpoint);
+
+  // Runs every endpoint until SIGTERM, SIGINT or requestStop(), then waits for all of them to
+  // drain. If an endpoint stops with an error, the others are stopped too and the first error
+  // is rethrown.
+  void run();
+
+  // Async-signal-safe and thread-safe.
+  void requestStop() noexcept { stopRequested_.store(true); }
+
+ private:
+  std::vector<Endpoint*> endpoints_;
+  std::atomic<bool> stopRequested_{false};
+};
+
+}  // namespace idem
