@@ -1,0 +1,101 @@
+// EmbeddedTransport: the default transport. Durable queues in their own LMDB environment (the
+// "bus" directory), shared by any number of endpoint processes on one machine; nothing to start.
+// What the bus guarantees, and its on-disk layout, are in docs/storage-format.md ("Bus").
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "idem/transport.h"
+
+namespace idem {
+
+struct EmbeddedTransportOptions {
+  std::filesystem::path busDirectory;  // created when absent; never an endpoint's store directory
+  // How long a received delivery stays invisible to other consumers. A consumer that neither
+  // acks, retries nor dead-letters within it (crashed, hung) loses it: it is delivered again,
+  // attempt + 1.
+  std::chrono::milliseconds leaseTimeout{30'000};
+  // Per endpoint, ready + leased + delayed messages above which publish() refuses the whole
+  // batch with Error kOverloaded (back-pressure on senders).
+  std::uint64_t maxDepth = 1'000'000;
+  bool durable = true;  // false: commits are not fsynced (benchmarks and tests only)
+  std::size_t initialMapBytes = std::size_t{64} << 20;  // the file is sparse; grows on demand
+  std::size_t maxMapBytes = std::size_t{1} << 40;
+};
+
+// The queues of one endpoint, as counted by the bus.
+struct QueueStats {
+  std::string endpoint;
+  std::uint64_t ready = 0;     // receivable now
+  std::uint64_t inFlight = 0;  // leased to a consumer, not yet settled (expired leases included)
+  std::uint64_t delayed = 0;   // waiting for their delivery time (retries, timeouts)
+  std::uint64_t errors = 0;    // in the error queue
+};
+
+// One message in an endpoint's error queue.
+struct ErrorEntry {
+  std::uint64_t id = 0;  // names it for retryError/purgeError; unique in the bus
+  Bytes envelope;        // the original bytes, as sent
+  ErrorReport report;
+};
+
+// Thread safety: every member may be called from any thread; the bus serialises writers (across
+// processes too). Open at most one EmbeddedTransport per process per bus directory.
+// Settling a stale delivery (ack, retryLater or deadLetter of a tag whose lease expired and was
+// given to another consumer, or that was settled already) is a no-op: the current holder of the
+// message settles it. An expired lease that nobody took over yet can still be settled.
+class EmbeddedTransport : public Transport {
+ public:
+  // Opens (creating when absent) the bus in options.busDirectory. Throws idem::Error (permanent),
+  // naming the file, when the directory holds a damaged, truncated or foreign LMDB file.
+  explicit EmbeddedTransport(EmbeddedTransportOptions options);
+  ~EmbeddedTransport() override;
+  EmbeddedTransport(const EmbeddedTransport&) = delete;
+  EmbeddedTransport& operator=(const EmbeddedTransport&) = delete;
+
+  const EmbeddedTransportOptions& options() const noexcept { return options_; }
+
+  void subscribe(std::string_view endpoint, std::uint64_t messageType) override;
+  // One write transaction per call: makes due delayed messages ready, takes expired leases back
+  // (attempt + 1), leases up to `maxCount`. When none is ready, sleeps until a publisher rings
+  // the bus's doorbell (a futex in the bus directory), re-checking at least every 20 ms so that
+  // delayed messages and expired leases are noticed within that.
+  std::vector<Delivery> receive(std::string_view endpoint, std::size_t maxCount,
+                                std::chrono::milliseconds maxWait) override;
+  // The whole batch in one durable transaction, or nothing of it. An empty destination goes to
+  // every endpoint subscribed to the type (none: the message is dropped); a named destination
+  // receives it even if nobody serves it yet. Throws Error kOverloaded, writing nothing, when an
+  // endpoint's depth would exceed maxDepth; kPermanent for an invalid destination name.
+  void publish(std::span<const Outbound> messages) override;
+  void ack(std::string_view endpoint, std::span<const std::uint64_t> tags) override;
+  void retryLater(std::string_view endpoint, std::uint64_t tag,
+                  std::chrono::milliseconds delay) override;
+  void deadLetter(std::string_view endpoint, std::uint64_t tag, const ErrorReport& report) override;
+
+  // --- operating the bus (the `idem` tool) ---------------------------------------------------
+  // Every endpoint the bus knows (subscribed, or ever sent to), in name order.
+  std::vector<QueueStats> queues() const;
+  QueueStats queue(std::string_view endpoint) const;
+  // The error queue of `endpoint`, oldest first, at most `limit` entries.
+  std::vector<ErrorEntry> errors(std::string_view endpoint, std::size_t limit = SIZE_MAX) const;
+  // Moves one error (or, with nullopt, all of `endpoint`'s) back to the ready queue with the
+  // attempt count reset to 1. Returns how many moved.
+  std::size_t retryErrors(std::string_view endpoint, std::optional<std::uint64_t> id = {});
+  // Deletes one error (or all of `endpoint`'s) for good. Returns how many were deleted.
+  std::size_t purgeErrors(std::string_view endpoint, std::optional<std::uint64_t> id = {});
+
+ private:
+  struct Impl;
+  EmbeddedTransportOptions options_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace idem
