@@ -440,7 +440,7 @@ TEST_CASE("endpoints over the embedded transport deliver each counter output onc
   CHECK(counters.stats().duplicates == 1);
   CHECK(counters.stats().published == 2 * (kInputs + 1));  // the duplicate re-emits its two
   CHECK(sink.stats().processed == 2 * kInputs);
-  CHECK(sink.stats().duplicates == 2);
+  CHECK(sink.stats().duplicates + sink.stats().alreadyPublished == 2);  // the re-emitted pair
   requireQueue(bus, "counters", 0, 0, 0, 0);
   requireQueue(bus, "sink", 0, 0, 0, 0);
 }
