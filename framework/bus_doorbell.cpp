@@ -44,8 +44,9 @@ BusDoorbell::BusDoorbell(const std::filesystem::path& file) {
   void* map = ::mmap(nullptr, kFileBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   const int saved = errno;
   ::close(fd);
-  if (map == MAP_FAILED)
+  if (map == MAP_FAILED) {
     fail(ErrorKind::kPermanent, file.string() + ": cannot map: " + strerror(saved));
+  }
   words_ = static_cast<std::uint32_t*>(map);
 }
 

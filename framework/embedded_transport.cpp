@@ -22,8 +22,9 @@ std::int64_t nowNs() {
 }
 
 store::BusOptions busOptions(const EmbeddedTransportOptions& o) {
-  if (o.busDirectory.empty())
+  if (o.busDirectory.empty()) {
     fail(ErrorKind::kBug, "EmbeddedTransportOptions::busDirectory is empty");
+  }
   if (o.leaseTimeout <= std::chrono::milliseconds::zero()) {
     fail(ErrorKind::kBug, "EmbeddedTransportOptions::leaseTimeout must be positive");
   }

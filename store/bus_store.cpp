@@ -1,113 +1,22 @@
-// BusStore: the embedded transport's durable queues. The on-disk format (also in
-// docs/storage-format.md, section "Bus"):
-//
-//   directory  := data.mdb lock.mdb doorbell      (doorbell: see framework/bus_doorbell.h)
-//   u32, u64   := big-endian, so that keys sort numerically
-//   nsTime     := u64, nanoseconds since the Unix epoch (system clock)
-//   endpoint   := 1..255 bytes, no 0x00
-//   seq        := u64 from meta "next-seq": 1, 2, ... never reused. A message is stored under a
-//                 new seq each time it is handed out anew (lease expired, retryLater, error
-//                 retry), so a seq names one delivery: it is the Delivery tag. A settle call with
-//                 an old tag finds nothing and changes nothing.
-//
-//   db "meta"      "format"          -> "idem.bus/1"
-//                  "next-seq"        -> u64
-//   db "messages"  seq               -> attempt:u32 endpointLength:u32 endpoint envelope
-//   db "ready"     endpoint 0x00 seq -> (empty)
-//   db "leased"    endpoint 0x00 seq -> expiry:nsTime owner:u64
-//   db "delayed"   due:nsTime seq    -> (empty)                         (every endpoint's)
-//   db "errors"    endpoint 0x00 seq -> attempts:u32 reasonLength:u32 detailLength:u32 0:u32
-//                                       failedAt:nsTime reason detail envelope
-//   db "subs"      messageType:u64 endpoint -> (empty)
-//   db "counts"    endpoint          -> ready:u64 leased:u64 delayed:u64 errors:u64
-//
-// Every stored message is in exactly one of ready, leased and delayed; a dead-lettered one leaves
-// "messages" and lives on in "errors" with its bytes. "counts" mirrors those four indexes per
-// endpoint (updated in the same transaction), is the registry of known endpoints, and makes the
-// back-pressure check and the statistics O(1). Keys of "messages" are appended (MDB_APPEND).
+// BusStore: the embedded transport's durable queues, each state change one write transaction.
+// The keys and records it uses are specified in store/bus_layout.h and docs/storage-format.md.
 #include "store/bus_store.h"
 
 #include <unistd.h>
 
-#include <array>
-#include <cstring>
 #include <map>
 #include <string>
 
 #include "idem/error.h"
+#include "store/bus_layout.h"
 #include "store/lmdb_env.h"
 
 namespace idem::store {
 
+using namespace bus;  // NOLINT(google-build-using-namespace): the layout is this file's vocabulary
+
 namespace {
-
-constexpr std::string_view kFormat = "idem.bus/1";
-constexpr std::size_t kMaxEndpointBytes = 255;
 constexpr std::size_t kMaxPromotedPerCall = 4096;
-
-enum Column { kReady, kLeased, kDelayed, kErrors, kColumns };
-using Counts = std::array<std::int64_t, kColumns>;
-
-void appendBe(std::string& s, std::uint64_t v, int bytes) {
-  for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) {
-    s.push_back(static_cast<char>((v >> shift) & 0xff));
-  }
-}
-
-std::uint64_t readBe(const std::byte* p, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v = (v << 8) | std::to_integer<std::uint64_t>(p[i]);
-  return v;
-}
-
-std::string be64(std::uint64_t v) {
-  std::string s;
-  appendBe(s, v, 8);
-  return s;
-}
-
-std::string prefixOf(std::string_view endpoint) {
-  std::string k(endpoint);
-  k.push_back('\0');
-  return k;
-}
-
-std::string endpointKey(std::string_view endpoint, std::uint64_t seq) {
-  std::string k = prefixOf(endpoint);
-  appendBe(k, seq, 8);
-  return k;
-}
-
-std::string timeKey(std::int64_t ns, std::uint64_t seq) {
-  std::string k = be64(static_cast<std::uint64_t>(std::max<std::int64_t>(ns, 0)));
-  appendBe(k, seq, 8);
-  return k;
-}
-
-bool startsWith(Bytes key, std::string_view prefix) {
-  return asChars(key).substr(0, prefix.size()) == prefix;
-}
-
-void checkEndpoint(std::string_view endpoint) {
-  if (endpoint.empty() || endpoint.size() > kMaxEndpointBytes ||
-      endpoint.find('\0') != std::string_view::npos) {
-    fail(ErrorKind::kPermanent, "invalid endpoint name '" + std::string(endpoint) +
-                                    "': must be 1.." + std::to_string(kMaxEndpointBytes) +
-                                    " bytes without NUL");
-  }
-}
-
-std::int64_t toNs(TimePoint t) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-}
-
-// A message copied out of the map (map pointers die at the next write in the transaction).
-struct StoredMessage {
-  std::uint32_t attempt = 0;
-  std::string endpoint;
-  idem::Bytes envelope;
-};
-
 }  // namespace
 
 struct BusStore::Impl {
@@ -126,44 +35,25 @@ struct BusStore::Impl {
   }
 
   Counts readCounts(Txn& txn, std::string_view endpoint) const {
-    Counts c{};
-    if (auto v = txn.get(counts, asBytes(endpoint))) {
-      if (v->size() != 8 * kColumns) damaged("counts of '" + std::string(endpoint) + "'");
-      for (int i = 0; i < kColumns; ++i) {
-        c[i] = static_cast<std::int64_t>(readBe(v->data() + 8 * i, 8));
-      }
-    }
-    return c;
+    auto v = txn.get(counts, asBytes(endpoint));
+    if (!v) return Counts{};
+    auto c = decodeCounts(*v);
+    if (!c) damaged("counts of '" + std::string(endpoint) + "'");
+    return *c;
   }
 
   StoredMessage readMessage(Txn& txn, std::uint64_t seq) const {
     auto v = txn.get(messages, asBytes(be64(seq)));
     if (!v) damaged("message " + std::to_string(seq) + " is indexed but missing");
-    if (v->size() < 8) damaged("message " + std::to_string(seq) + " is too short");
-    StoredMessage m;
-    m.attempt = static_cast<std::uint32_t>(readBe(v->data(), 4));
-    const std::size_t length = readBe(v->data() + 4, 4);
-    if (v->size() < 8 + length) damaged("message " + std::to_string(seq) + " is too short");
-    m.endpoint.assign(asChars(v->subspan(8, length)));
-    m.envelope.assign(v->begin() + static_cast<std::ptrdiff_t>(8 + length), v->end());
-    return m;
+    auto m = decodeMessage(*v);
+    if (!m) damaged("message " + std::to_string(seq) + " is too short");
+    return std::move(*m);
   }
 
-  ErrorEntry readError(Bytes key, Bytes v) const {
-    if (v.size() < 24) damaged("error record too short");
-    ErrorEntry e;
-    e.id = readBe(key.data() + key.size() - 8, 8);
-    e.report.attempts = static_cast<std::uint32_t>(readBe(v.data(), 4));
-    const std::size_t reasonLength = readBe(v.data() + 4, 4);
-    const std::size_t detailLength = readBe(v.data() + 8, 4);
-    e.report.failedAt = TimePoint(std::chrono::duration_cast<TimePoint::duration>(
-        std::chrono::nanoseconds(readBe(v.data() + 16, 8))));
-    if (v.size() < 24 + reasonLength + detailLength) damaged("error record too short");
-    e.report.reason.assign(asChars(v.subspan(24, reasonLength)));
-    e.report.detail.assign(asChars(v.subspan(24 + reasonLength, detailLength)));
-    e.envelope.assign(v.begin() + static_cast<std::ptrdiff_t>(24 + reasonLength + detailLength),
-                      v.end());
-    return e;
+  ErrorEntry readError(Bytes key, Bytes value) const {
+    auto e = decodeError(key, value);
+    if (!e) damaged("error record of '" + std::string(chars(key.first(key.size() - 8))) + "'");
+    return std::move(*e);
   }
 
   // Keys of `dbi` starting with `prefix`, in order, at most `limit`.
@@ -203,11 +93,7 @@ class BusStore::Impl::Writer {
   std::uint64_t enqueue(std::string_view endpoint, std::uint32_t attempt,
                         std::span<const std::byte> envelope, std::optional<std::int64_t> dueNs) {
     const std::uint64_t seq = next_++;
-    std::string value;
-    value.reserve(8 + endpoint.size() + envelope.size());
-    appendBe(value, attempt, 4);
-    appendBe(value, endpoint.size(), 4);
-    value.append(endpoint).append(asChars(envelope));
+    const std::string value = encodeMessage(attempt, endpoint, envelope);
     if (!txn_.put(s_.messages, asBytes(be64(seq)), asBytes(value), MDB_APPEND)) {
       s_.damaged("meta next-seq " + std::to_string(seq) + " is behind the messages");
     }
@@ -244,7 +130,7 @@ class BusStore::Impl::Writer {
       }
     }
     for (const std::string& key : due) {
-      const std::uint64_t seq = readBe(asBytes(key).data() + 8, 8);
+      const std::uint64_t seq = seqOf(asBytes(key));
       const std::string endpoint = s_.readMessage(txn_, seq).endpoint;
       txn_.del(s_.delayed, asBytes(key));
       (void)txn_.put(s_.ready, asBytes(endpointKey(endpoint, seq)), {});
@@ -260,10 +146,9 @@ class BusStore::Impl::Writer {
       Cursor cursor(txn_, s_.leased);
       for (bool ok = cursor.move(MDB_SET_RANGE, asBytes(prefix));
            ok && startsWith(cursor.key(), prefix); ok = cursor.move(MDB_NEXT)) {
-        if (cursor.value().size() != 16) s_.damaged("lease record of wrong size");
-        if (static_cast<std::int64_t>(readBe(cursor.value().data(), 8)) <= nowNs) {
-          expired.push_back(readBe(cursor.key().data() + prefix.size(), 8));
-        }
+        const std::optional<std::int64_t> expiry = leaseExpiry(cursor.value());
+        if (!expiry) s_.damaged("lease record of wrong size");
+        if (*expiry <= nowNs) expired.push_back(seqOf(cursor.key()));
       }
     }
     for (std::uint64_t tag : expired) {
@@ -293,13 +178,11 @@ class BusStore::Impl::Writer {
     }
     for (const auto& [endpoint, delta] : deltas_) {
       Counts c = s_.readCounts(txn_, endpoint);
-      std::string value;
-      for (int i = 0; i < kColumns; ++i) {
+      for (std::size_t i = 0; i < kColumns; ++i) {
         c[i] += delta[i];
         if (c[i] < 0) s_.damaged("count of '" + endpoint + "' went negative");
-        appendBe(value, static_cast<std::uint64_t>(c[i]), 8);
       }
-      (void)txn_.put(s_.counts, asBytes(endpoint), asBytes(value));
+      (void)txn_.put(s_.counts, asBytes(endpoint), asBytes(encodeCounts(c)));
     }
   }
 
@@ -375,8 +258,7 @@ void BusStore::subscribe(std::string_view endpoint, std::uint64_t messageType) {
   key.append(endpoint);
   s.env.write([&](Txn& txn) {
     (void)txn.put(s.subs, asBytes(key), {}, MDB_NOOVERWRITE);
-    (void)txn.put(s.counts, asBytes(endpoint), asBytes(std::string(8 * kColumns, '\0')),
-                  MDB_NOOVERWRITE);
+    (void)txn.put(s.counts, asBytes(endpoint), asBytes(encodeCounts(Counts{})), MDB_NOOVERWRITE);
   });
 }
 
@@ -403,10 +285,9 @@ std::vector<Delivery> BusStore::lease(std::string_view endpoint, std::size_t max
     w.promoteDue(nowNs);
     w.reclaimExpired(endpoint, nowNs);
     const std::string prefix = prefixOf(endpoint);
-    std::string leaseValue = be64(static_cast<std::uint64_t>(nowNs + s.options.leaseNs));
-    appendBe(leaseValue, s.options.owner, 8);
+    const std::string leaseValue = encodeLease(nowNs + s.options.leaseNs, s.options.owner);
     for (const std::string& key : Impl::keysWithPrefix(txn, s.ready, prefix, maxCount)) {
-      const std::uint64_t seq = readBe(asBytes(key).data() + prefix.size(), 8);
+      const std::uint64_t seq = seqOf(asBytes(key));
       StoredMessage m = s.readMessage(txn, seq);
       txn.del(s.ready, asBytes(key));
       (void)txn.put(s.leased, asBytes(key), asBytes(leaseValue));
@@ -488,14 +369,7 @@ bool BusStore::deadLetter(std::string_view endpoint, std::uint64_t tag, const Er
     std::optional<StoredMessage> m = w.takeLease(endpoint, tag);
     found = m.has_value();
     if (!found) return;
-    std::string value;
-    appendBe(value, report.attempts, 4);
-    appendBe(value, report.reason.size(), 4);
-    appendBe(value, report.detail.size(), 4);
-    appendBe(value, 0, 4);
-    appendBe(value, static_cast<std::uint64_t>(std::max<std::int64_t>(toNs(report.failedAt), 0)),
-             8);
-    value.append(report.reason).append(report.detail).append(asChars(m->envelope));
+    const std::string value = encodeError(report, m->envelope);
     (void)txn.put(s.errors, asBytes(endpointKey(endpoint, tag)), asBytes(value));
     w.add(endpoint, kErrors, 1);
     w.finish();
