@@ -11,6 +11,7 @@ namespace idem::tools {
 
 Words canonicalFromJson(capnp::StructSchema schema, std::string_view json) {
   capnp::JsonCodec codec;
+  codec.setRejectUnknownFields(true);  // a typo must not become a message with default fields
   capnp::MallocMessageBuilder message;
   auto root = message.initRoot<capnp::DynamicStruct>(schema);
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
