@@ -114,7 +114,8 @@ std::string jsonString(std::string_view s) {
 
 // Writes `content` to `path` so that a crash leaves either no file or the whole file.
 void writeFileAtomically(const std::filesystem::path& path, const std::string& content) {
-  const std::filesystem::path tmp = path.string() + ".tmp";
+  // A name of this process's own: two processes opening a new store at once both write it.
+  const std::filesystem::path tmp = path.string() + "." + std::to_string(::getpid()) + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail(ErrorKind::kPermanent, tmp.string() + ": cannot create: " + strerror(errno));
   const bool ok =

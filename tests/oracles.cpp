@@ -19,16 +19,42 @@ MessageId idOfEnvelope(std::span<const std::byte> bytes) {
 }
 }  // namespace
 
+Outbound observedCopy(Bytes envelope) {
+  Outbound out;
+  {
+    CanonicalReader reader(envelope, "observed envelope");
+    auto e = reader.root<wire::Envelope>();
+    out.id = MessageId::fromBytes({e.getId().begin(), e.getId().size()}).value_or(MessageId{});
+    out.messageType = e.getMessageType();
+    out.destination = e.getDestination();
+  }
+  out.envelope = std::move(envelope);
+  return out;
+}
+
 OracleReport checkOracles(SimWorld& world, const std::vector<std::string>& endpoints) {
+  world.closeAll();
+  std::vector<StoreUnderTest> stores;
+  for (const std::string& name : endpoints) {
+    stores.push_back({name, world.storeOf(name), world.factory(name)});
+  }
+  return checkOracles(stores, world.transport.published(), world.transport.acked());
+}
+
+OracleReport checkOracles(const std::vector<StoreUnderTest>& stores,
+                          const std::vector<Outbound>& copies,
+                          const std::vector<std::pair<std::string, Bytes>>& acked) {
   OracleReport report;
   auto violation = [&](std::string text) { report.violations.push_back(std::move(text)); };
-  world.closeAll();
+  std::vector<std::string> endpoints;
+  for (const StoreUnderTest& s : stores) endpoints.push_back(s.endpoint);
 
   std::map<MessageId, Bytes> derived;  // output id -> bytes, over all endpoints
   std::map<std::string, std::set<MessageId>> appliedBy;
-  for (const std::string& name : endpoints) {
-    Handlers handlers = world.factory(name)();
-    store::VersionStore store(world.storeOf(name), name);
+  for (const StoreUnderTest& under : stores) {
+    const std::string& name = under.endpoint;
+    Handlers handlers = under.handlers();
+    store::VersionStore store(under.directory, name);
     detail::StateLoader loader(store, handlers);
     std::set<MessageId>& applied = appliedBy[name];
     store.read([&](store::Txn& txn) {
@@ -68,7 +94,7 @@ OracleReport checkOracles(SimWorld& world, const std::vector<std::string>& endpo
   }
 
   std::set<MessageId> publishedIds;
-  for (const Outbound& copy : world.transport.published()) {
+  for (const Outbound& copy : copies) {
     ++report.copiesCompared;
     publishedIds.insert(copy.id);
     auto it = derived.find(copy.id);
@@ -89,7 +115,7 @@ OracleReport checkOracles(SimWorld& world, const std::vector<std::string>& endpo
   for (const auto& [id, bytes] : derived) {
     if (publishedIds.count(id) == 0) violation("O5: output " + id.toHex() + " was never published");
   }
-  for (const auto& [endpoint, envelope] : world.transport.acked()) {
+  for (const auto& [endpoint, envelope] : acked) {
     auto it = appliedBy.find(endpoint);
     if (it == appliedBy.end()) continue;
     const MessageId input = idOfEnvelope(envelope);

@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 
+#include <cstdlib>
+
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -22,7 +24,9 @@ class TempDir {
     }
     path_ = pattern;
   }
+  // IDEM_KEEP_TEST_DIRS=1 keeps them, for a post-mortem (logs of endpoint processes, stores).
   ~TempDir() {
+    if (const char* keep = std::getenv("IDEM_KEEP_TEST_DIRS"); keep && *keep == '1') return;
     std::error_code ignored;  // best effort: a leftover directory must not fail a test
     std::filesystem::remove_all(path_, ignored);
   }

@@ -31,10 +31,10 @@ Handlers galleryHandlers(const std::string& endpoint) {
   return handlers;
 }
 
-Handlers counterHandlers(const std::string& endpoint, std::shared_ptr<CounterKnobs> knobs,
-                         bool hiddenCounter, std::uint32_t incrementVersion) {
+namespace {
+void registerCounters(Handlers& handlers, std::shared_ptr<CounterKnobs> knobs, bool hiddenCounter,
+                      std::uint32_t incrementVersion) {
   if (!knobs) knobs = std::make_shared<CounterKnobs>();
-  Handlers handlers(endpoint);
   handlers.entity<Counter>("counter")
       .on<Increment>(
           {"increment", incrementVersion},
@@ -71,17 +71,51 @@ Handlers counterHandlers(const std::string& endpoint, std::shared_ptr<CounterKno
                    }
                    counter.setValue(counter.getValue() + 1000);
                  });
+}
+}  // namespace
+
+Handlers counterHandlers(const std::string& endpoint, std::shared_ptr<CounterKnobs> knobs,
+                         bool hiddenCounter, std::uint32_t incrementVersion) {
+  Handlers handlers(endpoint);
+  registerCounters(handlers, std::move(knobs), hiddenCounter, incrementVersion);
   return handlers;
 }
 
-Handlers sinkHandlers(const std::string& endpoint) {
-  Handlers handlers(endpoint);
+void addCounterHandlers(Handlers& handlers, std::shared_ptr<CounterKnobs> knobs) {
+  registerCounters(handlers, std::move(knobs), false, 1);
+}
+
+void addSinkHandlers(Handlers& handlers) {
   handlers.entity<Counter>("sink").on<Counted>(
       {"sink-counted", 1}, [](Counted::Reader m) { return std::string(m.getCounterId()); },
       [](Counter::Builder sink, Counted::Reader m, Context&) {
         sink.setValue(sink.getValue() + m.getValue());
       });
+}
+
+Handlers sinkHandlers(const std::string& endpoint) {
+  Handlers handlers(endpoint);
+  addSinkHandlers(handlers);
   return handlers;
+}
+
+void addRelayHandlers(Handlers& handlers) {
+  handlers.entity<Relay>("relay").on<Counted>(
+      {"relay-counted", 1}, [](Counted::Reader m) { return std::string(m.getCounterId()); },
+      [](Relay::Builder relay, Counted::Reader m, Context& ctx) {
+        relay.setTotal(relay.getTotal() + m.getValue());
+        auto relayed = ctx.publish<Relayed>();
+        relayed.setCounterId(m.getCounterId());
+        relayed.setValue(m.getValue());
+      });
+}
+
+void addChainSinkHandlers(Handlers& handlers) {
+  handlers.entity<Counter>("sink").on<Relayed>(
+      {"sink-relayed", 1}, [](Relayed::Reader m) { return std::string(m.getCounterId()); },
+      [](Counter::Builder sink, Relayed::Reader m, Context&) {
+        sink.setValue(sink.getValue() + m.getValue());
+      });
 }
 
 }  // namespace idem::test

@@ -29,4 +29,12 @@ Handlers counterHandlers(const std::string& endpoint, std::shared_ptr<CounterKno
 // "sink" entities keyed by counter id: adds up each Counted it receives, emits nothing.
 Handlers sinkHandlers(const std::string& endpoint = "sink");
 
+// The same registrations into an existing Handlers (for the endpoint processes' apps).
+void addCounterHandlers(Handlers& handlers, std::shared_ptr<CounterKnobs> knobs = {});
+void addSinkHandlers(Handlers& handlers);
+// "relay" entities keyed by counter id: each Counted is added up and published as a Relayed.
+void addRelayHandlers(Handlers& handlers);
+// "sink" entities keyed by counter id that add up Relayed messages (the end of a chain).
+void addChainSinkHandlers(Handlers& handlers);
+
 }  // namespace idem::test

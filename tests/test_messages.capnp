@@ -55,3 +55,12 @@ struct Flaky {
   failures @1 :UInt32;    # the handler throws this many times in total, then succeeds
   permanent @2 :Bool;     # throw a permanent idem::Error instead
 }
+
+# The middle hop of a chain A -> B -> C: B relays each Counted it applies as a Relayed.
+struct Relay {
+  total @0 :UInt64;
+}
+struct Relayed {
+  counterId @0 :Text;
+  value @1 :UInt64;
+}

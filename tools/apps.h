@@ -4,6 +4,7 @@
 
 #include <capnp/schema.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,7 +16,7 @@ namespace idem::tools {
 
 struct AppEndpoint {
   std::string name;
-  void (*registerHandlers)(Handlers&) = nullptr;
+  std::function<void(Handlers&)> registerHandlers;
 };
 
 struct App {

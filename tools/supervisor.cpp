@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,7 +43,6 @@ void Supervisor::start(const std::string& name, std::vector<std::string> argv,
   child.environment = std::move(environment);
   child.status.reset();
 
-  // Everything exec needs is prepared before fork: the child only calls async-signal-safe code.
   std::vector<char*> args;
   for (std::string& a : child.argv) args.push_back(a.data());
   args.push_back(nullptr);
@@ -54,19 +54,29 @@ void Supervisor::start(const std::string& name, std::vector<std::string> argv,
   env.push_back(nullptr);
   const std::string log = (logDirectory_ / (name + ".log")).string();
 
-  const pid_t pid = ::fork();
-  if (pid < 0) fail(ErrorKind::kPermanent, "fork for " + name + ": " + std::strerror(errno));
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, STDOUT_FILENO);
-      ::dup2(fd, STDERR_FILENO);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the parent may block SIGTERM/SIGINT
-    ::execve(args[0], args.data(), env.data());
-    ::_exit(127);
+  // posix_spawn resets every signal to its default and clears the mask in the child before it
+  // runs anything: a signal arriving between fork and exec cannot run this process's handlers.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t all;
+  sigset_t none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attributes, &all);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, args[0], &actions, &attributes, args.data(), env.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
+  if (rc != 0) {
+    fail(ErrorKind::kPermanent, "cannot start " + name + " (" + child.argv[0] +
+                                    "): " + std::strerror(rc));
   }
   child.pid = pid;
 }

@@ -1,4 +1,4 @@
-// Supervisor: named child processes started with fork+exec, killed (SIGKILL or SIGTERM) and
+// Supervisor: named child processes started with posix_spawn, killed (SIGKILL or SIGTERM) and
 // restarted on demand, each with its output appended to a log file. Used by the demos and the
 // crash tests to run endpoints as real processes.
 #pragma once
@@ -24,8 +24,8 @@ class Supervisor {
   Supervisor& operator=(const Supervisor&) = delete;
 
   // Starts `argv` (argv[0] is the executable's path) as child `name`, with `environment` entries
-  // ("KEY=value") added to this process's environment. Throws idem::Error (permanent) when
-  // fork fails or `name` is running; exec failures show as exit status 127.
+  // ("KEY=value") added to this process's environment, every signal at its default and none
+  // blocked. Throws idem::Error (permanent) when it cannot be started or `name` is running.
   void start(const std::string& name, std::vector<std::string> argv,
              std::vector<std::string> environment = {});
   // Starts `name` again with the argv and environment it was last started with.

@@ -1,0 +1,216 @@
+// ChainRun: processes, a recorder and the oracles.
+#include "tests/process/chain_run.h"
+
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "idem/edge.h"
+#include "idem/envelope.capnp.h"
+#include "store/version_store.h"
+#include "tests/test_endpoints.h"
+
+namespace idem::test {
+
+namespace {
+constexpr const char* kRecorder = "recorder";
+
+EmbeddedTransportOptions busOptions(const std::filesystem::path& workspace) {
+  EmbeddedTransportOptions o;
+  o.busDirectory = workspace / "bus";
+  o.durable = false;  // the recorder's own bookkeeping; endpoint processes commit durably
+  return o;
+}
+
+Handlers chainHandlers(const std::string& endpoint) {
+  Handlers h(endpoint);
+  if (endpoint == "a") addCounterHandlers(h);
+  if (endpoint == "b") addRelayHandlers(h);
+  if (endpoint == "c") addChainSinkHandlers(h);
+  return h;
+}
+
+std::uint64_t payloadValue(const Outbound& copy) {
+  CanonicalReader envelope(copy.envelope, "envelope");
+  auto bytes = envelope.root<wire::Envelope>().getPayload();
+  CanonicalReader payload({reinterpret_cast<const std::byte*>(bytes.begin()), bytes.size()},
+                          "payload");
+  return payload.root<Relayed>().getValue();
+}
+
+std::string payloadCounter(const Outbound& copy) {
+  CanonicalReader envelope(copy.envelope, "envelope");
+  auto bytes = envelope.root<wire::Envelope>().getPayload();
+  CanonicalReader payload({reinterpret_cast<const std::byte*>(bytes.begin()), bytes.size()},
+                          "payload");
+  return payload.root<Relayed>().getCounterId();
+}
+}  // namespace
+
+ChainRun::ChainRun(Options options)
+    : options_(options),
+      dir_("idem-chain"),
+      workspace_(dir_.path()),
+      supervisor_(dir_.path() / "logs"),
+      bus_(busOptions(dir_.path())) {
+  bus_.subscribe(kRecorder, capnp::typeId<Counted>());
+  bus_.subscribe(kRecorder, capnp::typeId<Relayed>());
+}
+
+ChainRun::~ChainRun() = default;
+
+std::vector<std::string> ChainRun::argvFor(const std::string& endpoint) const {
+  return {IDEM_TEST_ENDPOINT_BINARY, "--endpoint", endpoint, "--dir", workspace_.string(),
+          "--lease-ms", std::to_string(options_.leaseMs), "--batch",
+          std::to_string(options_.batch)};
+}
+
+void ChainRun::start(const std::string& name, const std::string& endpoint,
+                     std::vector<std::string> environment) {
+  processes_[name] = {endpoint, environment};
+  supervisor_.start(name, argvFor(endpoint), std::move(environment));
+}
+
+void ChainRun::startChain(const std::map<std::string, std::vector<std::string>>& environments) {
+  for (const char* e : {"a", "b", "c"}) {
+    auto it = environments.find(e);
+    start(e, e, it == environments.end() ? std::vector<std::string>{} : it->second);
+  }
+}
+
+void ChainRun::sendIncrements(int first, int count) {
+  std::vector<Outbound> batch;
+  for (int i = first; i < first + count; ++i) {
+    const EdgeAddress address{MessageId::forEdge("chain", "inc-" + std::to_string(i)), "a",
+                              std::chrono::system_clock::now()};
+    Bytes bytes = edgeMessage<Increment>(address, [i](Increment::Builder m) {
+      m.setCounterId("c" + std::to_string(i % 5));
+      m.setBy(static_cast<std::uint32_t>(i % 7 + 1));
+      m.setOutputs(static_cast<std::uint32_t>(i % 3 + 1));
+    });
+    sent_[i] = bytes;
+    batch.push_back(edgeOutbound(address, capnp::typeId<Increment>(), std::move(bytes)));
+  }
+  bus_.publish(batch);
+}
+
+void ChainRun::resend(int index) {
+  const Bytes& bytes = sent_.at(index);
+  Outbound copy = observedCopy(bytes);
+  bus_.publish(std::span(&copy, 1));
+}
+
+void ChainRun::sendFlaky(const std::string& key) {
+  const EdgeAddress address{MessageId::forEdge("chain", key), "a", std::chrono::system_clock::now()};
+  Outbound m = edgeOutbound(address, capnp::typeId<Flaky>(),
+                            edgeMessage<Flaky>(address, [&](Flaky::Builder f) {
+                              f.setCounterId(key);
+                            }));
+  bus_.publish(std::span(&m, 1));
+}
+
+void ChainRun::killAndRestart(const std::string& name) {
+  supervisor_.kill(name, SIGKILL);
+  ++kills_;
+  supervisor_.start(name, argvFor(processes_.at(name).endpoint));
+}
+
+std::vector<std::string> ChainRun::processNames() const {
+  std::vector<std::string> names;
+  for (const auto& [name, p] : processes_) names.push_back(name);
+  return names;
+}
+
+void ChainRun::record() {
+  for (;;) {
+    std::vector<Delivery> got = bus_.receive(kRecorder, 512, std::chrono::milliseconds(0));
+    if (got.empty()) return;
+    std::vector<std::uint64_t> tags;
+    for (Delivery& d : got) {
+      tags.push_back(d.tag);
+      copies_.push_back(observedCopy(std::move(d.envelope)));
+    }
+    bus_.ack(kRecorder, tags);
+  }
+}
+
+bool ChainRun::drained() {
+  for (const QueueStats& q : bus_.queues()) {
+    if (q.ready + q.inFlight + q.delayed > 0) return false;
+  }
+  return true;
+}
+
+void ChainRun::runUntilDrained(std::chrono::seconds deadline, const std::function<bool()>& tick) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  bool chaos = static_cast<bool>(tick);
+  for (;;) {
+    record();
+    for (auto& [name, process] : processes_) {
+      if (!supervisor_.running(name)) {
+        const auto status = supervisor_.exitStatus(name);
+        INFO("process " << name << " exited with " << status.value_or(-1));
+        REQUIRE(status == 128 + SIGKILL);  // only the crash points may end a process
+        ++crashes_;
+        supervisor_.start(name, argvFor(process.endpoint));  // without the crash point
+      }
+    }
+    if (chaos) chaos = tick();
+    if (!chaos && drained()) {
+      record();
+      if (drained()) return;
+    }
+    if (std::chrono::steady_clock::now() > end) {
+      FAIL("the queues did not drain within the deadline (O8)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+void ChainRun::requireExactlyOnce() {
+  const auto killed = supervisor_.stopAll(std::chrono::seconds(10));
+  REQUIRE(killed.empty());  // every process drained and exited on SIGTERM
+  record();
+
+  std::vector<StoreUnderTest> stores;
+  for (const char* e : {"a", "b", "c"}) {
+    stores.push_back({e, workspace_ / "stores" / e, [e] { return chainHandlers(e); }});
+  }
+  OracleReport report = checkOracles(stores, copies_, {});
+  for (const std::string& v : report.violations) UNSCOPED_INFO(v);
+  REQUIRE(report.violations.empty());
+  REQUIRE(report.outputsDerived > 0);
+
+  // Downstream exactly-once: c's totals equal the sums over distinct Relayed copies.
+  std::map<MessageId, const Outbound*> distinct;
+  for (const Outbound& copy : copies_) {
+    if (copy.messageType == capnp::typeId<Relayed>()) distinct.emplace(copy.id, &copy);
+  }
+  std::map<std::string, std::uint64_t> expected;
+  for (const auto& [id, copy] : distinct) expected[payloadCounter(*copy)] += payloadValue(*copy);
+  std::map<std::string, std::uint64_t> actual;
+  std::uint64_t inputsAtA = 0;
+  {
+    store::VersionStore c(workspace_ / "stores" / "c", "c");
+    c.read([&](store::Txn& txn) {
+      c.forEachEntity(txn, 0, [&](std::uint64_t entity, const store::EntityName& name) {
+        auto snapshot = c.findSnapshotAtOrBefore(txn, entity, c.headVersion(txn, entity));
+        REQUIRE(snapshot);
+        CanonicalReader state(snapshot->state, "state");
+        actual[name.key] = state.root<Counter>().getValue();
+        return true;
+      });
+    });
+    store::VersionStore a(workspace_ / "stores" / "a", "a");
+    a.read([&](store::Txn& txn) {
+      for (const auto& [index, bytes] : sent_) {
+        inputsAtA += a.findApplied(txn, observedCopy(bytes).id).has_value();
+      }
+    });
+  }
+  REQUIRE(actual == expected);
+  REQUIRE(inputsAtA == sent_.size());  // every edge input applied (once: O1 above)
+}
+
+}  // namespace idem::test

@@ -1,0 +1,80 @@
+// ChainRun: the test chain a -> b -> c (tests/process/test_endpoint_main.cpp) as real endpoint
+// processes over one embedded bus, with a recorder in this process that keeps every copy
+// published, process crashes and restarts, and the oracles once everything drained.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "idem/embedded_transport.h"
+#include "tests/oracles.h"
+#include "tests/temp_dir.h"
+#include "tools/supervisor.h"
+
+namespace idem::test {
+
+class ChainRun {
+ public:
+  struct Options {
+    unsigned leaseMs = 300;
+    std::size_t batch = 16;
+  };
+  explicit ChainRun(Options options);
+  ~ChainRun();
+
+  // Starts process `name` serving endpoint `endpoint` ("a", "b" or "c") with `environment`
+  // ("KEY=value", e.g. "IDEM_CRASH_AT=after-commit:3"). A process that dies is restarted by
+  // runUntilDrained() without that environment.
+  void start(const std::string& name, const std::string& endpoint,
+             std::vector<std::string> environment = {});
+  void startChain(const std::map<std::string, std::vector<std::string>>& environments = {});
+
+  // Edge Increments inc-<first>..inc-<first+count-1> to a, each with 1 to 3 outputs.
+  void sendIncrements(int first, int count);
+  // The same bytes again: a duplicate from the sender.
+  void resend(int index);
+  void sendFlaky(const std::string& key);
+
+  // SIGKILLs process `name` and starts it again at once (without its crash environment).
+  void killAndRestart(const std::string& name);
+  std::vector<std::string> processNames() const;
+
+  // Records copies and restarts processes that died; calls `tick` each round (chaos) until it
+  // returns false, then waits until every queue is empty. FAILs after `deadline` (O8).
+  void runUntilDrained(std::chrono::seconds deadline, const std::function<bool()>& tick = {});
+
+  // Processes that died by themselves (crash points) and were restarted.
+  unsigned crashes() const { return crashes_; }
+  unsigned kills() const { return kills_; }
+  std::size_t copiesRecorded() const { return copies_.size(); }
+
+  // Stops every process (SIGTERM, drain) and checks the oracles over a, b and c by bytes, the
+  // sink's totals against the distinct copies, and that each edge input is applied once at a.
+  void requireExactlyOnce();
+
+ private:
+  struct Process {
+    std::string endpoint;
+    std::vector<std::string> environment;
+  };
+  void record();
+  bool drained();
+  std::vector<std::string> argvFor(const std::string& endpoint) const;
+
+  Options options_;
+  TempDir dir_;
+  std::filesystem::path workspace_;
+  tools::Supervisor supervisor_;
+  EmbeddedTransport bus_;
+  std::map<std::string, Process> processes_;
+  std::map<int, Bytes> sent_;
+  std::vector<Outbound> copies_;
+  unsigned crashes_ = 0;
+  unsigned kills_ = 0;
+};
+
+}  // namespace idem::test

@@ -1,0 +1,36 @@
+// idem-test-endpoint: the core tests' endpoints served as a real process, for the kill -9 tests.
+// App "chain": a (counters: Increment -> Counted, published), b (relay: Counted -> Relayed),
+// c (sink of Relayed). IDEM_TEST_FLAKY=N makes the first N runs of Flaky handlers throw.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include "tests/test_endpoints.h"
+#include "tools/serve.h"
+
+int main(int argc, char** argv) {
+  idem::tools::ServeOptions options;
+  CLI::App cli{"idem-test-endpoint: serves the test chain a -> b -> c"};
+  cli.add_option("--endpoint", options.endpoints)->required();
+  cli.add_option("--dir", options.dir)->required();
+  cli.add_option("--lease-ms", options.leaseMs);
+  cli.add_option("--batch", options.batchSize);
+  CLI11_PARSE(cli, argc, argv);
+
+  auto knobs = std::make_shared<idem::test::CounterKnobs>();
+  if (const char* flaky = std::getenv("IDEM_TEST_FLAKY")) {
+    knobs->flakyFailuresLeft = static_cast<unsigned>(std::strtoul(flaky, nullptr, 10));
+  }
+  const idem::tools::App app{
+      "chain",
+      {{"a", [knobs](idem::Handlers& h) { idem::test::addCounterHandlers(h, knobs); }},
+       {"b", [](idem::Handlers& h) { idem::test::addRelayHandlers(h); }},
+       {"c", [](idem::Handlers& h) { idem::test::addChainSinkHandlers(h); }}}};
+  try {
+    return idem::tools::serve(app, options);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "idem-test-endpoint: %s\n", e.what());
+    return 1;
+  }
+}
