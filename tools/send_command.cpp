@@ -40,6 +40,7 @@ int send(const SendOptions& o) {
     id = MessageId::forEdge("idem send", o.key.empty() ? o.type + "\n" + o.json : o.key);
   }
   const std::string destination = o.to.empty() ? type.endpoint : o.to;
+  app.handlers(destination);  // refuses, naming the app's endpoints, a destination nobody serves
   Words payload = canonicalFromJson(type.schema, o.json);
   const EdgeAddress address{id, destination, std::chrono::system_clock::now()};
   const std::uint64_t typeId = type.schema.getProto().getId();
