@@ -59,7 +59,8 @@ ChainRun::ChainRun(Options options)
   // The deployment step: every endpoint's subscriptions exist before any process publishes
   // (a published message is routed to the subscribers known when it is published).
   for (const char* e : {"a", "b", "c"}) {
-    for (const auto& handler : chainHandlers(e).all()) bus_.subscribe(e, handler->messageType);
+    const Handlers handlers = chainHandlers(e);
+    for (const auto& handler : handlers.all()) bus_.subscribe(e, handler->messageType);
   }
 }
 
