@@ -1,6 +1,10 @@
 // HandlerRun: one deterministic run of a handler.
 #include "framework/handler_run.h"
 
+#include <string>
+
+#include "idem/error.h"
+
 namespace idem::detail {
 
 namespace {
@@ -8,6 +12,14 @@ MessageId idOr(capnp::Data::Reader data) {
   return MessageId::fromBytes({data.begin(), data.size()}).value_or(MessageId{});
 }
 }  // namespace
+
+RecordedInput::RecordedInput(std::span<const std::byte> bytes)
+    : envelope_(bytes, "recorded input envelope") {
+  auto payload = envelope().getPayload();
+  payload_.emplace(
+      std::span(reinterpret_cast<const std::byte*>(payload.begin()), payload.size()),
+      "recorded payload");
+}
 
 RunResult runHandler(const RunInput& input, kj::ArrayPtr<const capnp::word> state) {
   InputFacts facts;
@@ -24,6 +36,23 @@ RunResult runHandler(const RunInput& input, kj::ArrayPtr<const capnp::word> stat
   result.state = input.handler->apply(state, input.payload, invocation.context());
   result.emitted = invocation.finish();
   return result;
+}
+
+RunResult rerunRecorded(const Handlers& handlers, const store::HistoryEntry& entry,
+                        const store::EntityName& entity, std::uint64_t version,
+                        kj::ArrayPtr<const capnp::word> state) {
+  const RegisteredHandler* handler = handlers.findBySpec(entry.handlerId, entry.handlerVersion);
+  if (handler == nullptr) {
+    fail(ErrorKind::kPermanent, "cannot re-run " + entity.entityType + "/" + entity.key +
+                                    " version " + std::to_string(version) +
+                                    ": it was recorded by handler " + std::string(entry.handlerId) +
+                                    " v" + std::to_string(entry.handlerVersion) +
+                                    ", which is no longer registered");
+  }
+  RecordedInput recorded(entry.input);
+  RunInput input{handler,    handlers.endpointName(), entity.key, recorded.envelope(),
+                 recorded.payload(), entry.recordedAtNs};
+  return runHandler(input, state);
 }
 
 }  // namespace idem::detail

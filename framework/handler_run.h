@@ -4,12 +4,15 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string_view>
 
 #include "handlers/invocation.h"
 #include "idem/canonical.h"
 #include "idem/envelope.capnp.h"
 #include "idem/handlers.h"
+#include "store/version_store.h"
 
 namespace idem::detail {
 
@@ -28,7 +31,28 @@ struct RunInput {
   std::int64_t recordedAtNs = 0;
 };
 
+// The input recorded in a history entry, decoded in place. `bytes` must outlive it. Throws
+// idem::Error (permanent) when they are not a canonical envelope with a canonical payload.
+class RecordedInput {
+ public:
+  explicit RecordedInput(std::span<const std::byte> bytes);
+  wire::Envelope::Reader envelope() { return envelope_.root<wire::Envelope>(); }
+  capnp::AnyStruct::Reader payload() { return payload_->root<capnp::AnyStruct>(); }
+
+ private:
+  CanonicalReader envelope_;
+  std::optional<CanonicalReader> payload_;
+};
+
 // Throws whatever the handler throws.
 RunResult runHandler(const RunInput& input, kj::ArrayPtr<const capnp::word> state);
+
+// Re-runs version `version` of `entity` as recorded in `entry`: its recorded input, time and
+// handler id+version, on `state`. Throws idem::Error (permanent) naming the entity and version
+// when that handler is no longer registered or the recorded bytes are unreadable; handler
+// exceptions propagate.
+RunResult rerunRecorded(const Handlers& handlers, const store::HistoryEntry& entry,
+                        const store::EntityName& entity, std::uint64_t version,
+                        kj::ArrayPtr<const capnp::word> state);
 
 }  // namespace idem::detail

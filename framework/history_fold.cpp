@@ -19,22 +19,7 @@ void foldHistory(const store::VersionStore& store, store::Txn& txn, const Handle
       fail(ErrorKind::kPermanent, "entity " + name->entityType + "/" + name->key +
                                       " is missing version " + std::to_string(v));
     }
-    const RegisteredHandler* handler = handlers.findBySpec(entry->handlerId, entry->handlerVersion);
-    if (handler == nullptr) {
-      fail(ErrorKind::kPermanent, "version " + std::to_string(v) + " of " + name->entityType +
-                                      "/" + name->key + " was recorded by handler " +
-                                      std::string(entry->handlerId) + " v" +
-                                      std::to_string(entry->handlerVersion) +
-                                      ", which is not registered");
-    }
-    CanonicalReader envelopeReader(entry->input, "recorded input envelope");
-    auto envelope = envelopeReader.root<wire::Envelope>();
-    auto payload = envelope.getPayload();
-    CanonicalReader payloadReader(
-        {reinterpret_cast<const std::byte*>(payload.begin()), payload.size()}, "recorded payload");
-    RunInput input{handler, handlers.endpointName(), name->key, envelope,
-                   payloadReader.root<capnp::AnyStruct>(), entry->recordedAtNs};
-    RunResult result = runHandler(input, state.asPtr());
+    RunResult result = rerunRecorded(handlers, *entry, *name, v, state.asPtr());
     FoldedVersion folded;
     folded.version = v;
     folded.entry = &*entry;

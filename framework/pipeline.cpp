@@ -256,9 +256,12 @@ void Pipeline::handleDuplicate(store::Txn& txn, Item& item, const store::Applied
   const Digest recordedDigest = entry->outputDigest;
   const std::int64_t recordedAt = entry->recordedAtNs;
 
-  // 2b. Point in time: the state the first copy saw, never the latest.
+  // 2b. Point in time: the state the first copy saw and the input as the first copy recorded it
+  // (a copy may differ in bytes that are not its identity, e.g. an edge retry's send time).
   LoadedState before = loader_.load(txn, applied.entity, applied.version - 1);
-  RunInput run{handler, handlers_.endpointName(), key, in.envelope(), in.payload(), recordedAt};
+  RecordedInput recorded(entry->input);
+  RunInput run{handler,           handlers_.endpointName(), key, recorded.envelope(),
+               recorded.payload(), recordedAt};
   auto result = runWithRetries(item, run, before.words());
   if (!result) return;
 

@@ -30,22 +30,7 @@ LoadedState StateLoader::load(store::Txn& txn, std::uint64_t entity, std::uint64
                                 std::to_string(v) + " below its head");
     }
     if (!entry->stateChanged) continue;
-    const RegisteredHandler* handler = handlers_.findBySpec(entry->handlerId, entry->handlerVersion);
-    if (handler == nullptr) {
-      fail(ErrorKind::kPermanent,
-           "cannot rebuild " + name->entityType + "/" + name->key + " version " +
-               std::to_string(v) + ": it was recorded by handler " + std::string(entry->handlerId) +
-               " v" + std::to_string(entry->handlerVersion) + ", which is no longer registered");
-    }
-    CanonicalReader envelopeReader(entry->input, "recorded input envelope");
-    auto envelope = envelopeReader.root<wire::Envelope>();
-    auto payloadBytes = envelope.getPayload();
-    CanonicalReader payloadReader(
-        {reinterpret_cast<const std::byte*>(payloadBytes.begin()), payloadBytes.size()},
-        "recorded payload");
-    RunInput input{handler, handlers_.endpointName(), name->key, envelope,
-                   payloadReader.root<capnp::AnyStruct>(), entry->recordedAtNs};
-    state = LoadedState(runHandler(input, state.words()).state);
+    state = LoadedState(rerunRecorded(handlers_, *entry, *name, v, state.words()).state);
   }
   return state;
 }

@@ -453,3 +453,29 @@ TEST_CASE("context ids, randomness and time are derived from the input", "[pipel
 }
 
 }  // namespace idem::test
+
+namespace idem::test {
+
+TEST_CASE("an edge retry with another send time is replayed from the recorded input",
+          "[pipeline][duplicates]") {
+  SimWorld world;
+  world.add("counters", [] { return counterHandlers("counters"); }, replaying());
+  const MessageId id = MessageId::forEdge("test", "form-17");
+  auto fill = [](Increment::Builder m) {
+    m.setCounterId("c1");
+    m.setBy(2);
+    m.setOutputs(1);
+  };
+  world.sendRaw("counters", edgeMessage<Increment>({id, "counters", TimePoint{}}, fill));
+  world.runUntilQuiet();
+  world.sendRaw("counters", edgeMessage<Increment>(
+                                {id, "counters", TimePoint(std::chrono::hours(1))}, fill));
+  world.runUntilQuiet();
+  REQUIRE(world.transport.deadLetters("counters").empty());
+  auto counted = publishedOf<Counted>(world.transport);
+  REQUIRE(counted.size() == 2);
+  REQUIRE(counted[0].envelope == counted[1].envelope);
+  requireOracles(world, {"counters"});
+}
+
+}  // namespace idem::test

@@ -74,6 +74,13 @@ int serve(const App& app, const ServeOptions& o) {
   busOptions.durable = !o.noFsync;
   EmbeddedTransport bus(busOptions);
 
+  // Every endpoint of the app subscribes now, served here or not: a published message reaches
+  // the subscribers known when it is published, so no start order can lose one.
+  for (const AppEndpoint& e : app.endpoints) {
+    const Handlers handlers = app.handlers(e.name);
+    for (const auto& handler : handlers.all()) bus.subscribe(e.name, handler->messageType);
+  }
+
   auto crashHook = crashHookFromEnvironment();
   std::vector<std::unique_ptr<Endpoint>> endpoints;
   for (const std::string& name : o.endpoints) {
