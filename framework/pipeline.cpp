@@ -133,6 +133,18 @@ void Pipeline::flushPublished() {
 }
 
 void Pipeline::handle(store::Txn& txn, Item& item) {
+  try {
+    handleInput(txn, item);
+  } catch (const Error& e) {
+    // This input cannot be processed (its entity's history needs a handler version that is
+    // gone, its key is too long, a record of it is damaged): it alone goes to the error queue.
+    // Such errors are raised before the input writes anything.
+    if (e.kind() != ErrorKind::kPermanent) throw;
+    deadLetter(item, e.what(), "entity key " + item.input->entityKey());
+  }
+}
+
+void Pipeline::handleInput(store::Txn& txn, Item& item) {
   // 1. The applied index decides: first copy, or a duplicate of an input already versioned.
   if (auto applied = store_.findApplied(txn, item.input->id())) {
     if (!options_.replayPublishedDuplicates && !store_.isUnpublished(txn, item.input->id())) {

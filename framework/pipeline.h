@@ -42,7 +42,9 @@ class Pipeline {
   };
 
   void decode(Item& item) const;
+  // Dead-letters the item on a permanent error; other errors abort the batch.
   void handle(store::Txn& txn, Item& item);
+  void handleInput(store::Txn& txn, Item& item);
   void handleNew(store::Txn& txn, Item& item);
   void handleDuplicate(store::Txn& txn, Item& item, const store::Applied& applied);
   // Runs the handler with immediate retries; on failure sets the item's outcome and returns

@@ -479,3 +479,28 @@ TEST_CASE("an edge retry with another send time is replayed from the recorded in
 }
 
 }  // namespace idem::test
+
+namespace idem::test {
+
+TEST_CASE("an entity key too long for the store goes to the error queue, the batch proceeds",
+          "[pipeline][bad-input]") {
+  SimWorld world;
+  world.add("counters", [] { return counterHandlers("counters"); });
+  Bytes longKey = edgeMessage<Increment>({MessageId::forEdge("test", "long"), "counters", {}},
+                                         [](Increment::Builder m) {
+                                           m.setCounterId(std::string(600, 'k'));
+                                           m.setBy(1);
+                                         });
+  world.sendRaw("counters", incrementMessage("before", "c1", 1, 1));
+  world.sendRaw("counters", longKey);
+  world.sendRaw("counters", incrementMessage("after", "c1", 1, 1));
+  world.runUntilQuiet();
+  const auto& errors = world.transport.deadLetters("counters");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].envelope == longKey);
+  CHECK_THAT(errors[0].report.reason, Catch::Contains("exceeds the limit"));
+  REQUIRE(world.endpoint("counters").stats().processed == 2);
+  requireOracles(world, {"counters"});
+}
+
+}  // namespace idem::test
