@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,7 +17,9 @@ extern char** environ;
 
 namespace idem::tools {
 
-std::filesystem::path currentExecutable() { return std::filesystem::read_symlink("/proc/self/exe"); }
+std::filesystem::path currentExecutable() {
+  return std::filesystem::read_symlink("/proc/self/exe");
+}
 
 Supervisor::Supervisor(std::filesystem::path logDirectory)
     : logDirectory_(std::move(logDirectory)) {
@@ -54,6 +57,7 @@ void Supervisor::start(const std::string& name, std::vector<std::string> argv,
   env.push_back(nullptr);
   const std::string log = (logDirectory_ / (name + ".log")).string();
 
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) fail(ErrorKind::kPermanent, "fork for " + name + ": " + std::strerror(errno));
   if (pid == 0) {
@@ -62,6 +66,9 @@ void Supervisor::start(const std::string& name, std::vector<std::string> argv,
       ::dup2(fd, STDOUT_FILENO);
       ::dup2(fd, STDERR_FILENO);
     }
+    // A supervisor that dies (even by SIGKILL) takes its children down gracefully: they drain.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(0);  // it died before prctl took effect
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the parent may block SIGTERM/SIGINT
