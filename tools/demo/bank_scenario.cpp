@@ -248,7 +248,7 @@ std::vector<std::pair<std::string, std::uint64_t>> BankScenario::outcomes() {
   });
   return {{"completed", completed},
           {"failed", failed},
-          {"failed (insufficient funds)", insufficient},
+          {"  of which for insufficient funds", insufficient},
           {"compensated", compensated}};
 }
 

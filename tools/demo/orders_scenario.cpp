@@ -39,7 +39,10 @@ OrdersScenario::OrdersScenario(const DemoOptions& options, const Workspace& work
   for (std::uint64_t i = 0; i < skus; ++i) skuNames.push_back(numbered("sku", i));
   for (std::uint64_t i = 0; i < count; ++i) {
     Order o{numbered("o", i), skuNames[rng.below(skus)],
-            static_cast<std::uint32_t>(rng.between(1, 5)), 0, rng.chance(85)};
+            static_cast<std::uint32_t>(rng.between(1, 5)), 0, Order::Pays::kNever};
+    const auto payer = rng.below(100);  // 80% pay in time, 5% too late, 15% never
+    o.pays =
+        payer < 80 ? Order::Pays::kInTime : (payer < 85 ? Order::Pays::kLate : Order::Pays::kNever);
     o.amount = o.quantity * rng.between(500, 5'000);
     orderIndex_[o.id] = orders_.size();
     orders_.push_back(std::move(o));
@@ -106,25 +109,33 @@ bool OrdersScenario::applied(const Outbound& message) const {
 
 std::uint64_t OrdersScenario::ended() {
   std::uint64_t n = 0;
-  storeOf(orders::kOrders).forEach<orders::Order>("order", [&](const std::string&, auto o) {
-    n += isFinal(o.getStep());
+  storeOf(orders::kOrders).forEach<orders::Order>("order", [&](const std::string& key, auto o) {
+    if (!isFinal(o.getStep())) return;
+    auto it = orderIndex_.find(key);
+    if (o.getStep() == orders::Order::Step::CANCELLED && it != orderIndex_.end() &&
+        orders_[it->second].pays == Order::Pays::kLate &&
+        !storeOf(orders::kPayments).applied(payment(orders_[it->second], {}).id)) {
+      return;  // the late payment is still to come
+    }
+    ++n;
   });
   return n;
 }
 
 std::vector<Outbound> OrdersScenario::followUps(TimePoint now) {
   std::vector<Outbound> out;
-  paymentsSeen_ = storeOf(orders::kPayments)
-                      .forEach<orders::Payment>(
-                          "payment",
-                          [&](const std::string& key, auto p) {
-                            auto it = orderIndex_.find(key);
-                            if (it == orderIndex_.end() || !orders_[it->second].pays) return;
-                            if (p.getStatus() == orders::Payment::Status::REQUESTED) {
-                              out.push_back(payment(orders_[it->second], now));
-                            }
-                          },
-                          paymentsSeen_);
+  using Status = orders::Payment::Status;
+  storeOf(orders::kPayments)
+      .forEach<orders::Payment>("payment", [&](const std::string& key, auto p) {
+        auto it = orderIndex_.find(key);
+        if (it == orderIndex_.end() || payments_.count(key) != 0) return;
+        const Order& o = orders_[it->second];
+        if ((o.pays == Order::Pays::kInTime && p.getStatus() == Status::REQUESTED) ||
+            (o.pays == Order::Pays::kLate && p.getStatus() == Status::CANCELLED)) {
+          out.push_back(payment(o, now));
+          payments_.insert(key);
+        }
+      });
   return out;
 }
 

@@ -1,7 +1,8 @@
 // OrdersScenario: the orders demo. Stocks a few skus, places seeded orders (more than the stock
 // can serve, so some are rejected), pays most of them as soon as their payment is requested and
 // leaves the rest unpaid, so that the 2 s payment deadline cancels them; checks that every order
-// ended once, stock was conserved and the money of cancelled orders went back.
+// ended once, stock was conserved and the money of cancelled orders went back. A few customers
+// pay only after their order was cancelled, so that refunds happen too.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +33,11 @@ class OrdersScenario : public Scenario {
   Outbound workItem(std::size_t index, TimePoint now) override;
   bool applied(const Outbound& message) const override;
   std::uint64_t ended() override;
-  // PayOrder for each order chosen to be paid, once payments has its request.
+  // PayOrder for each order chosen to be paid, once payments has its request (or, for the late
+  // payers, once payments has its cancellation).
+  // An order has ended when it is shipped, rejected or cancelled; a cancelled order of a late
+  // payer only once that payment was applied (and so refunded).
+
   std::vector<Outbound> followUps(TimePoint now) override;
   std::vector<Invariant> check() override;
   std::vector<std::int64_t> latencies() override;
@@ -44,7 +49,7 @@ class OrdersScenario : public Scenario {
     std::string sku;
     std::uint32_t quantity = 0;
     std::int64_t amount = 0;
-    bool pays = false;
+    enum class Pays { kInTime, kLate, kNever } pays = Pays::kNever;
   };
 
   Outbound payment(const Order& order, TimePoint now) const;
@@ -53,7 +58,7 @@ class OrdersScenario : public Scenario {
   std::map<std::string, std::uint32_t> stock_;  // sku -> units added
   std::vector<Order> orders_;
   std::map<std::string, std::size_t> orderIndex_;
-  std::uint64_t paymentsSeen_ = 0;  // payments entities scanned by followUps()
+  std::set<std::string> payments_;  // orders whose PayOrder this run has sent
   std::map<std::string, std::unique_ptr<StoreView>> stores_;
 };
 
