@@ -30,7 +30,9 @@ std::vector<std::string> demoArgs(const std::string& app, const TempDir& dir,
                                    "--report",
                                    (dir / "report.json").string(),
                                    "--stall-seconds",
-                                   "20"};
+                                   "20",
+                                   "--kill-every-ms",
+                                   "150"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }
@@ -107,6 +109,8 @@ TEST_CASE("the bank demo under chaos ends with every invariant holding", "[demo]
   CHECK(report.at("total") == 150);
   CHECK(report.at("endedThisRun") == 150);
   CHECK(report.at("parameters").at("chaos") == true);
+  CHECK(report.at("chaos").at("kills") > 0);
+  CHECK(report.at("chaos").at("injectedDuplicates") > 0);
 }
 
 TEST_CASE("the orders demo under chaos ends with every invariant holding", "[demo][process]") {
@@ -117,6 +121,7 @@ TEST_CASE("the orders demo under chaos ends with every invariant holding", "[dem
   const auto report = readReport(dir);
   requireEveryInvariant(report);
   CHECK(report.at("total") == 60);
+  CHECK(report.at("chaos").at("kills") > 0);
 }
 
 TEST_CASE("a bank demo killed with -9 mid-run finishes its work when run again on its directory",

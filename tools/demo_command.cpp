@@ -1,5 +1,6 @@
 // `idem demo bank|orders`: runs a sample app as real processes under chaos and checks that
 // nothing was lost or doubled. The driver lives in tools/demo/.
+#include <algorithm>
 #include <iostream>
 #include <memory>
 
@@ -14,6 +15,7 @@ void addDemoCommand(CLI::App& cli, int& exitCode) {
   auto dir = std::make_shared<std::string>();
   auto reportFile = std::make_shared<std::string>();
   auto leaseMs = std::make_shared<unsigned>(1500);
+  auto killEveryMs = std::make_shared<unsigned>(900);
   auto stallSeconds = std::make_shared<unsigned>(60);
   auto noChaos = std::make_shared<bool>(false);
   CLI::App* cmd = cli.add_subcommand(
@@ -38,6 +40,9 @@ void addDemoCommand(CLI::App& cli, int& exitCode) {
   cmd->add_option("--lease-ms", *leaseMs,
                   "lease of a received message: a killed process's messages return after it")
       ->capture_default_str();
+  cmd->add_option("--kill-every-ms", *killEveryMs,
+                  "chaos: mean time between kills (each after 1/3 to 5/3 of it)")
+      ->capture_default_str();
   cmd->add_option("--stall-seconds", *stallSeconds, "give up after this long without progress")
       ->capture_default_str();
   cmd->callback([=, &exitCode] {
@@ -46,6 +51,7 @@ void addDemoCommand(CLI::App& cli, int& exitCode) {
     o->reportFile = *reportFile;
     o->chaos = !*noChaos;
     o->lease = std::chrono::milliseconds(*leaseMs);
+    o->killEvery = std::chrono::milliseconds(std::max(3u, *killEveryMs));
     o->stallTimeout = std::chrono::seconds(*stallSeconds);
     const demo::GivenFlags given{transfers->count() > 0, accounts->count() > 0, orders->count() > 0,
                                  seed->count() > 0};

@@ -5,12 +5,19 @@
 
 namespace idem::tools::demo {
 
-Chaos::Chaos(Supervisor& supervisor, std::vector<std::string> processes, std::uint64_t seed)
+Chaos::Chaos(Supervisor& supervisor, std::vector<std::string> processes, std::uint64_t seed,
+             std::chrono::milliseconds killEvery)
     : supervisor_(supervisor),
       processes_(std::move(processes)),
       rng_(seed ^ 0xc4a05c4a05ULL),
-      nextKill_(Clock::now() + std::chrono::milliseconds(rng_.between(300, 1500))),
+      killEvery_(killEvery),
+      nextKill_(Clock::now() + killInterval()),
       nextDuplicates_(Clock::now()) {}
+
+std::chrono::milliseconds Chaos::killInterval() {
+  const std::int64_t every = killEvery_.count();
+  return std::chrono::milliseconds(rng_.between(every / 3, every * 5 / 3));
+}
 
 void Chaos::tick(Clock::time_point now, EmbeddedTransport& bus, const std::vector<Outbound>& sent) {
   if (now >= nextKill_ && !processes_.empty()) {
@@ -18,7 +25,7 @@ void Chaos::tick(Clock::time_point now, EmbeddedTransport& bus, const std::vecto
     supervisor_.kill(victim, SIGKILL);
     supervisor_.restart(victim);
     ++kills_;
-    nextKill_ = now + std::chrono::milliseconds(rng_.between(300, 1500));
+    nextKill_ = now + killInterval();
   }
   if (now >= nextDuplicates_ && !sent.empty()) {
     std::vector<Outbound> copies;

@@ -18,11 +18,13 @@ class Chaos {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // `supervisor` runs the processes named `processes`; both must outlive this object.
-  Chaos(Supervisor& supervisor, std::vector<std::string> processes, std::uint64_t seed);
+  // `supervisor` runs the processes named `processes`; it must outlive this object.
+  Chaos(Supervisor& supervisor, std::vector<std::string> processes, std::uint64_t seed,
+        std::chrono::milliseconds killEvery);
 
-  // Does whatever fault is due at `now`: a kill every 0.3-1.5 s, a few duplicates of messages in
-  // `sent` every 0.1-0.4 s, published through `bus`.
+  // Does whatever fault is due at `now`: a kill every killEvery/3 to 5*killEvery/3 (uniform, so
+  // killEvery on average), a few duplicates of messages in `sent` every 0.1-0.4 s, published
+  // through `bus`.
   void tick(Clock::time_point now, EmbeddedTransport& bus, const std::vector<Outbound>& sent);
 
   std::uint64_t kills() const { return kills_; }
@@ -32,7 +34,10 @@ class Chaos {
   Supervisor& supervisor_;
   std::vector<std::string> processes_;
   Rng rng_;
+  std::chrono::milliseconds killEvery_;
   Clock::time_point nextKill_;
+
+  std::chrono::milliseconds killInterval();
   Clock::time_point nextDuplicates_;
   std::uint64_t kills_ = 0;
   std::uint64_t duplicates_ = 0;

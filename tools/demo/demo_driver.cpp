@@ -75,7 +75,8 @@ class Run {
     report_.unit = scenario_->unit();
     report_.total = scenario_->workCount();
     startProcesses();
-    if (options_.chaos) chaos_.emplace(supervisor_, processNames_, options_.seed);
+    if (options_.chaos)
+      chaos_.emplace(supervisor_, processNames_, options_.seed, options_.killEvery);
     progress_.emplace(report_.unit, report_.total);
 
     bool finished = false;

@@ -22,7 +22,8 @@ struct DemoOptions {
   bool chaos = true;
   std::filesystem::path reportFile;  // empty: no JSON report
   std::chrono::milliseconds lease{1500};
-  std::chrono::seconds stallTimeout{60};  // no progress for this long: stop and fail
+  std::chrono::milliseconds killEvery{900};  // chaos: a kill every killEvery/3 .. 5*killEvery/3
+  std::chrono::seconds stallTimeout{60};     // no progress for this long: stop and fail
 };
 
 // Which workload parameters were given on the command line (the others take the saved values).
