@@ -163,11 +163,14 @@ class Run {
     }
     const std::uint64_t queued = queuedMessages(bus_);
     progress_->show(ended, queued, chaos_ ? chaos_->kills() : 0);
-    if (ended != lastEnded_ || queued != lastQueued_) {
+    // Progress: more items ended, or the queues shorter than ever since the last such change
+    // (injected duplicates keep the queue count moving, so any change would not do).
+    if (ended != lastEnded_ || queued < lowestQueued_) {
       lastEnded_ = ended;
-      lastQueued_ = queued;
+      lowestQueued_ = queued;
       lastChange_ = Clock::now();
     }
+    lastQueued_ = queued;
   }
 
   bool stalled() const { return Clock::now() - lastChange_ > options_.stallTimeout; }
@@ -268,6 +271,7 @@ class Run {
   std::uint64_t unexpectedExits_ = 0;
   std::uint64_t lastEnded_ = 0;
   std::uint64_t lastQueued_ = UINT64_MAX;
+  std::uint64_t lowestQueued_ = UINT64_MAX;
   Clock::time_point lastChange_ = Clock::now();
 };
 
