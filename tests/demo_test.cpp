@@ -151,12 +151,24 @@ TEST_CASE("a bank demo interrupted by SIGINT stops with a non-zero code and fini
   CHECK(report.at("resumed") == true);
 }
 
-TEST_CASE("a demo refuses workload flags that conflict with the demo already in its directory",
+TEST_CASE("an unfinished demo refuses workload flags that conflict with its saved ones",
           "[demo][process]") {
   TempDir dir("idem-demo");
+  std::filesystem::create_directories(dir / "demo");
+  std::ofstream(dir / "demo" / "demo.json")
+      << R"({"app":"bank","transfers":20,"accounts":5,"orders":1000,"seed":1})";
   Supervisor supervisor(dir / "logs");
-  supervisor.start("demo", demoArgs("bank", dir, {"--transfers", "20", "--accounts", "5"}));
-  REQUIRE(waitForExit(supervisor, "demo") == 0);
   supervisor.start("demo", demoArgs("bank", dir, {"--transfers", "30"}));
   CHECK(waitForExit(supervisor, "demo") == 1);
+  supervisor.start("demo", demoArgs("orders", dir, {}));
+  CHECK(waitForExit(supervisor, "demo") == 1);
+  // Without conflicting flags it finishes that demo; run again, it starts afresh.
+  supervisor.start("demo", demoArgs("bank", dir, {"--seed", "1"}));
+  REQUIRE(waitForExit(supervisor, "demo") == 0);
+  CHECK(readReport(dir).at("total") == 20);
+  supervisor.start("demo", demoArgs("bank", dir, {"--transfers", "30", "--accounts", "5"}));
+  REQUIRE(waitForExit(supervisor, "demo") == 0);
+  const auto report = readReport(dir);
+  CHECK(report.at("total") == 30);
+  CHECK(report.at("resumed") == false);
 }

@@ -109,6 +109,7 @@ class Run {
     report_.wallSeconds = std::chrono::duration<double>(Clock::now() - started).count();
     report_.print(std::cout);
     if (!options_.reportFile.empty()) report_.writeJson(options_.reportFile);
+    if (finished) markFinished(options_);  // a stalled demo may still be continued
     return report_.passed() ? 0 : 1;
   }
 

@@ -1,4 +1,5 @@
-// DemoOptions: DIR/demo.json := {"app":..,"transfers":..,"accounts":..,"orders":..,"seed":..}
+// DemoOptions: DIR/demo.json := {"app":..,"transfers":..,"accounts":..,"orders":..,"seed":..,
+//                               "finished":bool}
 #include "tools/demo/demo_options.h"
 
 #include <fstream>
@@ -34,6 +35,13 @@ bool reconcileWithSaved(DemoOptions& options, const GivenFlags& given) {
     } catch (const nlohmann::json::exception& e) {
       fail(ErrorKind::kPermanent, file.string() + " is not a demo's parameters: " + e.what());
     }
+    if (saved.value("finished", false)) {
+      // Only a directory that holds a demo.json of ours is emptied.
+      for (const auto& entry : std::filesystem::directory_iterator(options.dir)) {
+        std::filesystem::remove_all(entry.path());
+      }
+      return reconcileWithSaved(options, given);
+    }
     const std::string app = saved.value("app", "");
     if (app != options.app) {
       fail(ErrorKind::kPermanent, options.dir.string() + " holds a demo of app '" + app +
@@ -55,6 +63,16 @@ bool reconcileWithSaved(DemoOptions& options, const GivenFlags& given) {
   std::ofstream(tmp) << json.dump(2) << "\n";
   std::filesystem::rename(tmp, file);
   return existed;
+}
+
+void markFinished(const DemoOptions& options) {
+  const auto file = options.dir / "demo.json";
+  nlohmann::json json;
+  std::ifstream(file) >> json;
+  json["finished"] = true;
+  const auto tmp = file.string() + ".tmp";
+  std::ofstream(tmp) << json.dump(2) << "\n";
+  std::filesystem::rename(tmp, file);
 }
 
 }  // namespace idem::tools::demo

@@ -37,7 +37,11 @@ struct GivenFlags {
 // Reads DIR/demo.json when it exists and takes its workload parameters into `options`. Throws
 // idem::Error (permanent) when a flag in `given` or the app conflicts with the saved value
 // (the directory holds another demo's work: use another --dir or delete it). Otherwise writes
-// DIR/demo.json with the parameters in use. Returns true when the directory held a demo already.
+// DIR/demo.json with the parameters in use. Returns true when the directory held an unfinished
+// demo. A demo that ran to its report before is started afresh: its directory is emptied.
 bool reconcileWithSaved(DemoOptions& options, const GivenFlags& given);
+
+// Marks the demo in options.dir as finished (it reached its report), in DIR/demo.json.
+void markFinished(const DemoOptions& options);
 
 }  // namespace idem::tools::demo
