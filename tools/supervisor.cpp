@@ -3,7 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,7 +17,9 @@ extern char** environ;
 
 namespace idem::tools {
 
-std::filesystem::path currentExecutable() { return std::filesystem::read_symlink("/proc/self/exe"); }
+std::filesystem::path currentExecutable() {
+  return std::filesystem::read_symlink("/proc/self/exe");
+}
 
 Supervisor::Supervisor(std::filesystem::path logDirectory)
     : logDirectory_(std::move(logDirectory)) {
@@ -54,29 +56,35 @@ void Supervisor::start(const std::string& name, std::vector<std::string> argv,
   env.push_back(nullptr);
   const std::string log = (logDirectory_ / (name + ".log")).string();
 
-  // posix_spawn resets every signal to its default and clears the mask in the child before it
-  // runs anything: a signal arriving between fork and exec cannot run this process's handlers.
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
+  // All signals stay blocked across fork, so none can run this process's handlers in the child;
+  // the child resets every handler to its default before it unblocks them and execs.
   sigset_t all;
-  sigset_t none;
+  sigset_t saved;
   sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attributes, &all);
-  posix_spawnattr_setsigmask(&attributes, &none);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, args[0], &actions, &attributes, args.data(), env.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  if (rc != 0) {
-    fail(ErrorKind::kPermanent, "cannot start " + name + " (" + child.argv[0] +
-                                    "): " + std::strerror(rc));
+  pthread_sigmask(SIG_SETMASK, &all, &saved);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    struct sigaction defaults {};
+    defaults.sa_handler = SIG_DFL;
+    for (int signal = 1; signal < NSIG; ++signal) ::sigaction(signal, &defaults, nullptr);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+    }
+    // A supervisor that dies (even by SIGKILL) takes its children down gracefully: they drain.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(0);  // it died before prctl took effect
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execve(args[0], args.data(), env.data());
+    ::_exit(127);
+  }
+  const int forkErrno = errno;
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  if (pid < 0) fail(ErrorKind::kPermanent, "fork for " + name + ": " + std::strerror(forkErrno));
   }
   child.pid = pid;
 }

@@ -1,6 +1,7 @@
-// Supervisor: named child processes started with posix_spawn, killed (SIGKILL or SIGTERM) and
+// Supervisor: named child processes started with fork+exec, killed (SIGKILL or SIGTERM) and
 // restarted on demand, each with its output appended to a log file. Used by the demos and the
-// crash tests to run endpoints as real processes.
+// crash tests to run endpoints as real processes. Children get SIGTERM when the thread that
+// started them dies (PR_SET_PDEATHSIG), so a supervisor killed with -9 leaves no orphans.
 #pragma once
 
 #include <sys/types.h>

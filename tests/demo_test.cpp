@@ -1,0 +1,174 @@
+// The demos end to end: the real `idem` binary runs each sample app as endpoint processes under
+// chaos (kill -9, duplicate deliveries), and its JSON report must show every invariant holding,
+// also when the demo driver itself is killed or interrupted and run again on the same directory.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/temp_dir.h"
+#include "tools/supervisor.h"
+
+using idem::test::TempDir;
+using idem::tools::Supervisor;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::vector<std::string> demoArgs(const std::string& app, const TempDir& dir,
+                                  std::vector<std::string> extra) {
+  std::vector<std::string> argv = {IDEM_BINARY,
+                                   "demo",
+                                   app,
+                                   "--dir",
+                                   (dir / "demo").string(),
+                                   "--report",
+                                   (dir / "report.json").string(),
+                                   "--stall-seconds",
+                                   "20",
+                                   "--kill-every-ms",
+                                   "150"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+// Waits (polling, with a deadline) for `name` to exit; returns its exit status, or -1 after
+// killing it when the deadline passed.
+int waitForExit(Supervisor& supervisor, const std::string& name, std::chrono::seconds limit = 60s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (supervisor.running(name)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      supervisor.kill(name, SIGKILL);
+      return -1;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return supervisor.exitStatus(name).value_or(-1);
+}
+
+nlohmann::json readReport(const TempDir& dir) {
+  nlohmann::json report;
+  std::ifstream(dir / "report.json") >> report;
+  return report;
+}
+
+void requireEveryInvariant(const nlohmann::json& report) {
+  REQUIRE(report.at("invariants").size() >= 5);
+  for (const auto& invariant : report.at("invariants")) {
+    INFO(invariant.at("name").get<std::string>()
+         << ": " << invariant.at("detail").get<std::string>());
+    CHECK(invariant.at("holds").get<bool>());
+  }
+  CHECK(report.at("passed").get<bool>());
+}
+
+// True once some transfers process has committed inputs (its stats file says so).
+bool transfersStarted(const TempDir& dir) {
+  const auto stats = dir / "demo" / "stats";
+  if (!std::filesystem::exists(stats)) return false;
+  for (const auto& file : std::filesystem::directory_iterator(stats)) {
+    if (file.path().filename().string().rfind("transfers.", 0) != 0) continue;
+    nlohmann::json j;
+    try {
+      std::ifstream(file.path()) >> j;
+    } catch (const nlohmann::json::exception&) {
+      continue;
+    }
+    if (j.value("processed", 0) > 20) return true;
+  }
+  return false;
+}
+
+// Starts the bank demo and stops it with `signal` once its transfers are under way.
+int interruptBankDemo(Supervisor& supervisor, const TempDir& dir, int signal) {
+  supervisor.start("demo", demoArgs("bank", dir, {"--transfers", "400", "--accounts", "40"}));
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!transfersStarted(dir) && std::chrono::steady_clock::now() < deadline &&
+         supervisor.running("demo")) {
+    std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(transfersStarted(dir));
+  supervisor.kill("demo", signal);
+  return waitForExit(supervisor, "demo");
+}
+
+}  // namespace
+
+TEST_CASE("the bank demo under chaos ends with every invariant holding", "[demo][process]") {
+  TempDir dir("idem-demo");
+  Supervisor supervisor(dir / "logs");
+  supervisor.start("demo", demoArgs("bank", dir, {"--transfers", "150", "--accounts", "40"}));
+  REQUIRE(waitForExit(supervisor, "demo") == 0);
+  const auto report = readReport(dir);
+  requireEveryInvariant(report);
+  CHECK(report.at("total") == 150);
+  CHECK(report.at("endedThisRun") == 150);
+  CHECK(report.at("parameters").at("chaos") == true);
+  CHECK(report.at("chaos").at("kills") > 0);
+  CHECK(report.at("chaos").at("injectedDuplicates") > 0);
+}
+
+TEST_CASE("the orders demo under chaos ends with every invariant holding", "[demo][process]") {
+  TempDir dir("idem-demo");
+  Supervisor supervisor(dir / "logs");
+  supervisor.start("demo", demoArgs("orders", dir, {"--orders", "60"}));
+  REQUIRE(waitForExit(supervisor, "demo") == 0);
+  const auto report = readReport(dir);
+  requireEveryInvariant(report);
+  CHECK(report.at("total") == 60);
+  CHECK(report.at("chaos").at("kills") > 0);
+}
+
+TEST_CASE("a bank demo killed with -9 mid-run finishes its work when run again on its directory",
+          "[demo][process]") {
+  TempDir dir("idem-demo");
+  Supervisor supervisor(dir / "logs");
+  REQUIRE(interruptBankDemo(supervisor, dir, SIGKILL) == 128 + SIGKILL);
+  // Run again with no workload flags: the parameters come from DIR/demo.json.
+  supervisor.start("demo", demoArgs("bank", dir, {}));
+  REQUIRE(waitForExit(supervisor, "demo") == 0);
+  const auto report = readReport(dir);
+  requireEveryInvariant(report);
+  CHECK(report.at("resumed") == true);
+  CHECK(report.at("total") == 400);
+  CHECK(report.at("endedThisRun") < 400);
+}
+
+TEST_CASE("a bank demo interrupted by SIGINT stops with a non-zero code and finishes when rerun",
+          "[demo][process]") {
+  TempDir dir("idem-demo");
+  Supervisor supervisor(dir / "logs");
+  REQUIRE(interruptBankDemo(supervisor, dir, SIGINT) == 130);
+  supervisor.start("demo", demoArgs("bank", dir, {}));
+  REQUIRE(waitForExit(supervisor, "demo") == 0);
+  const auto report = readReport(dir);
+  requireEveryInvariant(report);
+  CHECK(report.at("resumed") == true);
+}
+
+TEST_CASE("an unfinished demo refuses workload flags that conflict with its saved ones",
+          "[demo][process]") {
+  TempDir dir("idem-demo");
+  std::filesystem::create_directories(dir / "demo");
+  std::ofstream(dir / "demo" / "demo.json")
+      << R"({"app":"bank","transfers":20,"accounts":5,"orders":1000,"seed":1})";
+  Supervisor supervisor(dir / "logs");
+  supervisor.start("demo", demoArgs("bank", dir, {"--transfers", "30"}));
+  CHECK(waitForExit(supervisor, "demo") == 1);
+  supervisor.start("demo", demoArgs("orders", dir, {}));
+  CHECK(waitForExit(supervisor, "demo") == 1);
+  // Without conflicting flags it finishes that demo; run again, it starts afresh.
+  supervisor.start("demo", demoArgs("bank", dir, {"--seed", "1"}));
+  REQUIRE(waitForExit(supervisor, "demo") == 0);
+  CHECK(readReport(dir).at("total") == 20);
+  supervisor.start("demo", demoArgs("bank", dir, {"--transfers", "30", "--accounts", "5"}));
+  REQUIRE(waitForExit(supervisor, "demo") == 0);
+  const auto report = readReport(dir);
+  CHECK(report.at("total") == 30);
+  CHECK(report.at("resumed") == false);
+}
