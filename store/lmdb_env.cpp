@@ -1,6 +1,9 @@
 // LmdbEnv: opening, transactions, map growth, and the one place mdb_* return codes become errors.
 #include "store/lmdb_env.h"
 
+#include <setjmp.h>
+#include <signal.h>
+
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -15,6 +18,75 @@ namespace {
 
 // LMDB's pages are at least 4 KiB here; a valid file holds two meta pages before anything else.
 constexpr std::uintmax_t kMinValidFileBytes = 2 * 4096;
+
+// The SIGBUS guard of pagesReachable(): set only on the thread walking, for the walk's duration.
+thread_local sigjmp_buf* tWalkGuard = nullptr;
+
+void onWalkSigbus(int signal) {
+  if (tWalkGuard != nullptr) siglongjmp(*tWalkGuard, 1);
+  ::signal(signal, SIG_DFL);  // not ours: die of it as if no handler were installed
+  ::raise(signal);
+}
+
+// Reads every page LMDB can reach: the free-page tree, the main tree, every named database and
+// every value's last byte (overflow pages). Returns false when a page lies past the end of the
+// file (touching it raises SIGBUS, caught here). Only called when the file is shorter than the
+// last page the newest meta page names, which LMDB can leave legitimately when the pages at the
+// end were freed in the transaction that allocated them (never written, but counted).
+bool pagesReachable(MDB_env* env) {
+  struct sigaction guard {};
+  struct sigaction previous {};
+  guard.sa_handler = onWalkSigbus;
+  sigemptyset(&guard.sa_mask);
+  ::sigaction(SIGBUS, &guard, &previous);
+  MDB_txn* txn = nullptr;
+  MDB_cursor* cursor = nullptr;
+  sigjmp_buf jump;
+  volatile bool reachable = true;
+  if (sigsetjmp(jump, 1) == 0) {
+    tWalkGuard = &jump;
+    auto walk = [&](MDB_dbi dbi, auto&& each) {
+      if (mdb_cursor_open(txn, dbi, &cursor) != MDB_SUCCESS) return;
+      MDB_val key{};
+      MDB_val value{};
+      for (int rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST); rc == MDB_SUCCESS;
+           rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+        if (value.mv_size > 0) {
+          [[maybe_unused]] volatile char last =
+              static_cast<const char*>(value.mv_data)[value.mv_size - 1];
+        }
+        each(key);
+      }
+      mdb_cursor_close(cursor);
+      cursor = nullptr;
+    };
+    if (mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == MDB_SUCCESS) {
+      walk(0, [](const MDB_val&) {});  // 0: LMDB's free-page tree (as mdb_stat -f reads it)
+      MDB_dbi mainDb = 0;
+      if (mdb_dbi_open(txn, nullptr, 0, &mainDb) == MDB_SUCCESS) {
+        // No heap here: a siglongjmp out of the walk must not leak.
+        char names[32][128] = {};
+        int count = 0;
+        walk(mainDb, [&](const MDB_val& key) {
+          if (count < 32 && key.mv_size < sizeof names[0]) {
+            std::memcpy(names[count++], key.mv_data, key.mv_size);
+          }
+        });
+        for (int i = 0; i < count; ++i) {
+          MDB_dbi dbi = 0;
+          if (mdb_dbi_open(txn, names[i], 0, &dbi) == MDB_SUCCESS) walk(dbi, [](auto&) {});
+        }
+      }
+    }
+  } else {
+    reachable = false;
+  }
+  tWalkGuard = nullptr;
+  if (cursor != nullptr) mdb_cursor_close(cursor);
+  if (txn != nullptr) mdb_txn_abort(txn);
+  ::sigaction(SIGBUS, &previous, nullptr);
+  return reachable;
+}
 
 MDB_val toVal(Bytes b) { return MDB_val{b.size(), const_cast<std::byte*>(b.data())}; }
 Bytes fromVal(const MDB_val& v) { return {static_cast<const std::byte*>(v.mv_data), v.mv_size}; }
@@ -143,16 +215,16 @@ LmdbEnv::LmdbEnv(std::filesystem::path dir, const EnvOptions& options)
     const unsigned flags = MDB_NOTLS | (options_.durable ? 0u : unsigned{MDB_NOSYNC});
     checkMdb(mdb_env_open(env_, dir_.c_str(), flags, 0644), "mdb_env_open", file_);
 
-    // Pages past the end of the file would SIGBUS when touched: the file must hold every page
-    // up to the last one the newest meta page committed.
+    // Pages past the end of the file would SIGBUS when touched. A file shorter than the last
+    // page the newest meta page counts is walked page by page: only pages in use must be there.
     const MDB_envinfo envInfo = info();
     const std::uintmax_t needed = (std::uintmax_t{envInfo.me_last_pgno} + 1) * pageSize();
     const auto size = std::filesystem::file_size(file_, ec);
     if (ec) fail(ErrorKind::kPermanent, file_.string() + ": cannot stat: " + ec.message());
-    if (size < needed) {
+    if (size < needed && !pagesReachable(env_)) {
       fail(ErrorKind::kPermanent, file_.string() + " is truncated: " + std::to_string(size) +
                                       " bytes, but its last committed page ends at byte " +
-                                      std::to_string(needed));
+                                      std::to_string(needed) + " and pages in use are missing");
     }
     int dead = 0;
     checkMdb(mdb_reader_check(env_, &dead), "mdb_reader_check", file_);

@@ -492,3 +492,36 @@ TEST_CASE("A map grown by another process is adopted by this one", "[store]") {
 
 }  // namespace
 }  // namespace idem::store
+
+// LMDB may count pages at the end of the file that it allocated and freed in one transaction and
+// so never wrote (seen under kill -9 chaos): the file is then shorter than its newest meta page's
+// last page, legitimately. Such a store must open; only missing pages in use mean truncation.
+TEST_CASE("A file whose newest meta counts unwritten free pages past its end opens",
+          "[store][regression]") {
+  TempDir dir;
+  StoreOptions options = smallOptions();
+  {
+    VersionStore store(dir.path(), "bank", options);
+    fill(store, "a", 50, 100);
+  }
+  const std::filesystem::path data = dir / "data.mdb";
+  {
+    // LMDB 0.9 on 64-bit: meta pages 0 and 1; after the 16-byte page header, mm_txnid is at
+    // offset 144 and mm_last_pg at offset 136 of the page. Count 3 more pages in the newest.
+    std::fstream file(data, std::ios::in | std::ios::out | std::ios::binary);
+    auto read64 = [&](std::streamoff at) {
+      std::uint64_t v = 0;
+      file.seekg(at);
+      file.read(reinterpret_cast<char*>(&v), sizeof v);
+      return v;
+    };
+    const std::streamoff newest = read64(144) > read64(4096 + 144) ? 0 : 4096;
+    const std::uint64_t lastPage = read64(newest + 136) + 3;
+    file.seekp(newest + 136);
+    file.write(reinterpret_cast<const char*>(&lastPage), sizeof lastPage);
+    REQUIRE(file.good());
+    REQUIRE((lastPage + 1) * 4096 > std::filesystem::file_size(data));
+  }
+  VersionStore store(dir.path(), "bank", options);
+  store.read([&](Txn& txn) { CHECK(store.headVersion(txn, 1) == 50); });
+}

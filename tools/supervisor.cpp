@@ -85,7 +85,6 @@ void Supervisor::start(const std::string& name, std::vector<std::string> argv,
   const int forkErrno = errno;
   pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   if (pid < 0) fail(ErrorKind::kPermanent, "fork for " + name + ": " + std::strerror(forkErrno));
-  }
   child.pid = pid;
 }
 
