@@ -491,7 +491,6 @@ TEST_CASE("A map grown by another process is adopted by this one", "[store]") {
 }
 
 }  // namespace
-}  // namespace idem::store
 
 // LMDB may count pages at the end of the file that it allocated and freed in one transaction and
 // so never wrote (seen under kill -9 chaos): the file is then shorter than its newest meta page's
@@ -525,3 +524,5 @@ TEST_CASE("A file whose newest meta counts unwritten free pages past its end ope
   VersionStore store(dir.path(), "bank", options);
   store.read([&](Txn& txn) { CHECK(store.headVersion(txn, 1) == 50); });
 }
+
+}  // namespace idem::store

@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
   } catch (const idem::Error& e) {
     spdlog::error("{}", e.what());
     return 1;
+  } catch (const std::exception& e) {  // a file system or JSON failure: still a clear exit 1
+    spdlog::error("{}", e.what());
+    return 1;
   }
   return exitCode;
 }

@@ -64,7 +64,9 @@ class Run {
   int run() {
     const auto started = Clock::now();
     // Counters are per run: the files of an earlier run's processes are not this run's work.
-    std::filesystem::remove_all(workspace_.statsDirectory());
+    // Processes of an interrupted earlier run may still be draining and writing theirs.
+    std::error_code ignored;
+    std::filesystem::remove_all(workspace_.statsDirectory(), ignored);
     // Every endpoint subscribes to its types before any work is sent, so no event is dropped
     // for lack of a subscriber while a process is still starting.
     const App& app = findApp(options_.app);
