@@ -10,8 +10,8 @@ namespace idem::tools {
 void addRunCommand(CLI::App& cli, int& exitCode) {
   auto app = std::make_shared<std::string>();
   auto options = std::make_shared<ServeOptions>();
-  CLI::App* cmd = cli.add_subcommand(
-      "run", "Serve endpoints of an app over the embedded bus until SIGTERM/SIGINT (then drain)");
+  CLI::App* cmd =
+      cli.add_subcommand("run", "Serve endpoints of an app until SIGTERM/SIGINT (then drain)");
   cmd->add_option("--app", *app, "bank or orders")->required();
   cmd->add_option("--endpoint", options->endpoints, "endpoint to serve (repeatable)")->required();
   cmd->add_option("--dir", options->dir, "workspace: DIR/bus and DIR/stores/<endpoint>")
@@ -20,6 +20,8 @@ void addRunCommand(CLI::App& cli, int& exitCode) {
       ->capture_default_str();
   cmd->add_option("--lease-ms", options->leaseMs, "how long a received message stays invisible")
       ->capture_default_str();
+  cmd->add_option("--transport", options->transport,
+                  "embedded (default: DIR/bus) or nats://HOST:PORT (NATS JetStream)");
   cmd->add_flag("--no-fsync", options->noFsync, "skip fsync (benchmarks only: unsafe on OS crash)");
   cmd->callback([app, options, &exitCode] { exitCode = serve(findApp(*app), *options); });
 }

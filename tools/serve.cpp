@@ -1,4 +1,4 @@
-// serve(): the endpoint process: Host, bus, stores, stats files and the crash hook.
+// serve(): the endpoint process: Host, transport, stores, stats files and the crash hook.
 #include "tools/serve.h"
 
 #include <signal.h>
@@ -19,6 +19,7 @@
 #include "idem/endpoint.h"
 #include "idem/error.h"
 #include "idem/host.h"
+#include "idem/nats_transport.h"
 #include "tools/workspace.h"
 
 namespace idem::tools {
@@ -50,17 +51,53 @@ std::function<void(FaultPoint)> crashHookFromEnvironment() {
 void writeStats(const Workspace& workspace, const Endpoint& endpoint) {
   const EndpointStats s = endpoint.stats();
   const nlohmann::json json = {
-      {"endpoint", endpoint.name()},     {"pid", ::getpid()},
-      {"batches", s.batches},            {"processed", s.processed},
-      {"duplicates", s.duplicates},      {"alreadyPublished", s.alreadyPublished},
-      {"published", s.published},        {"retried", s.retried},
+      {"endpoint", endpoint.name()},   {"pid", ::getpid()},
+      {"batches", s.batches},          {"processed", s.processed},
+      {"duplicates", s.duplicates},    {"alreadyPublished", s.alreadyPublished},
+      {"published", s.published},      {"retried", s.retried},
       {"deadLettered", s.deadLettered}};
   std::filesystem::create_directories(workspace.statsDirectory());
-  const auto file = workspace.statsDirectory() /
-                    (endpoint.name() + "." + std::to_string(::getpid()) + ".json");
+  const auto file =
+      workspace.statsDirectory() / (endpoint.name() + "." + std::to_string(::getpid()) + ".json");
   const auto tmp = file.string() + ".tmp";
   std::ofstream(tmp) << json.dump() << "\n";
   std::filesystem::rename(tmp, file);
+}
+
+// Connects to NATS, retrying with back-off while no server answers. Returns nullptr when SIGTERM
+// or SIGINT arrives meanwhile (they are blocked by the Host: waited for here).
+std::unique_ptr<Transport> connectNats(const ServeOptions& o) {
+  NatsTransportOptions options = natsOptionsFor(o.transport);
+  options.ackWait = std::chrono::milliseconds(o.leaseMs);
+  sigset_t stopSignals;
+  sigemptyset(&stopSignals);
+  sigaddset(&stopSignals, SIGTERM);
+  sigaddset(&stopSignals, SIGINT);
+  std::chrono::milliseconds backoff{100};
+  for (;;) {
+    try {
+      return std::make_unique<NatsTransport>(options);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kTransient) throw;
+      spdlog::warn("{}; retrying in {} ms", e.what(), backoff.count());
+    }
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(backoff);
+    const timespec wait{static_cast<time_t>(seconds.count()),
+                        static_cast<long>((backoff - seconds).count() * 1'000'000)};
+    if (::sigtimedwait(&stopSignals, nullptr, &wait) > 0) return nullptr;
+    backoff = std::min(std::chrono::milliseconds{5000}, backoff * 2);
+  }
+}
+
+std::unique_ptr<Transport> openTransport(const ServeOptions& o, const Workspace& workspace) {
+  if (o.transport.empty() || o.transport == "embedded") {
+    EmbeddedTransportOptions busOptions;
+    busOptions.busDirectory = workspace.bus();
+    busOptions.leaseTimeout = std::chrono::milliseconds(o.leaseMs);
+    busOptions.durable = !o.noFsync;
+    return std::make_unique<EmbeddedTransport>(busOptions);
+  }
+  return connectNats(o);
 }
 
 }  // namespace
@@ -68,11 +105,12 @@ void writeStats(const Workspace& workspace, const Endpoint& endpoint) {
 int serve(const App& app, const ServeOptions& o) {
   const Workspace workspace{o.dir};
   Host host;  // first: blocks SIGTERM/SIGINT before any thread starts
-  EmbeddedTransportOptions busOptions;
-  busOptions.busDirectory = workspace.bus();
-  busOptions.leaseTimeout = std::chrono::milliseconds(o.leaseMs);
-  busOptions.durable = !o.noFsync;
-  EmbeddedTransport bus(busOptions);
+  const std::unique_ptr<Transport> transport = openTransport(o, workspace);
+  if (!transport) {
+    spdlog::info("stopped while waiting for NATS");
+    return 0;
+  }
+  Transport& bus = *transport;
 
   // Every endpoint of the app subscribes now, served here or not: a published message reaches
   // the subscribers known when it is published, so no start order can lose one.

@@ -1,8 +1,8 @@
-// serve(): one process serving endpoints of an app over the embedded bus until SIGTERM or
-// SIGINT, then draining. Behind `idem run`, and behind the test endpoint processes of the crash
-// tests. IDEM_CRASH_AT=<step>[:<n>] in the environment makes the process SIGKILL itself the n-th
-// time (default 1) any of its endpoints reaches pipeline step <step> (in-handler, before-commit,
-// after-commit, after-publish, before-ack).
+// serve(): one process serving endpoints of an app over the embedded bus (or NATS JetStream)
+// until SIGTERM or SIGINT, then draining. Behind `idem run`, and behind the test endpoint processes
+// of the crash tests. IDEM_CRASH_AT=<step>[:<n>] in the environment makes the process SIGKILL
+// itself the n-th time (default 1) any of its endpoints reaches pipeline step <step> (in-handler,
+// before-commit, after-commit, after-publish, before-ack).
 #pragma once
 
 #include <cstddef>
@@ -19,10 +19,13 @@ struct ServeOptions {
   std::size_t batchSize = 256;
   unsigned leaseMs = 30'000;
   bool noFsync = false;
+  // Empty or "embedded": the workspace's bus. "nats://HOST:PORT[,nats://...]": NATS JetStream;
+  // a server that does not answer at start is retried with back-off until it does (or SIGTERM).
+  std::string transport;
 };
 
-// Returns the process exit code (0 after a drained stop). Throws idem::Error when the bus or a
-// store cannot be opened.
+// Returns the process exit code (0 after a drained stop, also when stopped while waiting for
+// NATS). Throws idem::Error when the bus or a store cannot be opened, or NATS refuses us.
 int serve(const App& app, const ServeOptions& options);
 
 }  // namespace idem::tools

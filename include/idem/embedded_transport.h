@@ -40,13 +40,6 @@ struct QueueStats {
   std::uint64_t errors = 0;    // in the error queue
 };
 
-// One message in an endpoint's error queue.
-struct ErrorEntry {
-  std::uint64_t id = 0;  // names it for retryError/purgeError; unique in the bus
-  Bytes envelope;        // the original bytes, as sent
-  ErrorReport report;
-};
-
 // Thread safety: every member may be called from any thread; the bus serialises writers (across
 // processes too). Open at most one EmbeddedTransport per process per bus directory.
 // Settling a stale delivery (ack, retryLater or deadLetter of a tag whose lease expired and was

@@ -20,8 +20,8 @@ using TimePoint = std::chrono::system_clock::time_point;
 // A message received under a lease: until it is acked, retried or dead-lettered, no other
 // consumer receives it; when the lease runs out (consumer crashed or hung) it is delivered again.
 struct Delivery {
-  Bytes envelope;          // canonical envelope bytes as sent
-  std::uint64_t tag = 0;   // opaque to the endpoint; names this delivery in ack/retry/deadLetter
+  Bytes envelope;             // canonical envelope bytes as sent
+  std::uint64_t tag = 0;      // opaque to the endpoint; names this delivery in ack/retry/deadLetter
   std::uint32_t attempt = 1;  // 1 on first delivery, counted across redeliveries and retries
 };
 
@@ -36,10 +36,17 @@ struct Outbound {
 
 // Why a message was given up on. Kept beside the original bytes in the endpoint's error queue.
 struct ErrorReport {
-  std::string reason;     // one line naming what was wrong, e.g. "unknown message type 0x..."
-  std::string detail;     // exception text or diagnostic; may span lines
+  std::string reason;  // one line naming what was wrong, e.g. "unknown message type 0x..."
+  std::string detail;  // exception text or diagnostic; may span lines
   std::uint32_t attempts = 0;
   TimePoint failedAt{};
+};
+
+// One message in an endpoint's error queue, as a transport's operator interface lists it.
+struct ErrorEntry {
+  std::uint64_t id = 0;  // names it within the endpoint's error queue (the bus: unique in the bus)
+  Bytes envelope;        // the original bytes, as sent
+  ErrorReport report;
 };
 
 class Transport {

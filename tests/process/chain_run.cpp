@@ -8,6 +8,7 @@
 
 #include "idem/edge.h"
 #include "idem/envelope.capnp.h"
+#include "idem/error.h"
 #include "store/version_store.h"
 #include "tests/test_endpoints.h"
 
@@ -21,6 +22,18 @@ EmbeddedTransportOptions busOptions(const std::filesystem::path& workspace) {
   o.busDirectory = workspace / "bus";
   o.durable = false;  // the recorder's own bookkeeping; endpoint processes commit durably
   return o;
+}
+
+// Calls `f`; while NATS is restarting, the recorder's calls fail transiently: returns false.
+template <typename F>
+bool unlessTransient(F&& f) {
+  try {
+    f();
+    return true;
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kTransient) throw;
+    return false;
+  }
 }
 
 Handlers chainHandlers(const std::string& endpoint) {
@@ -52,24 +65,53 @@ ChainRun::ChainRun(Options options)
     : options_(options),
       dir_("idem-chain"),
       workspace_(dir_.path()),
-      supervisor_(dir_.path() / "logs"),
-      bus_(busOptions(dir_.path())) {
-  bus_.subscribe(kRecorder, capnp::typeId<Counted>());
-  bus_.subscribe(kRecorder, capnp::typeId<Relayed>());
+      supervisor_(dir_.path() / "logs") {
+  if (options_.bus == Bus::kNats) {
+    natsServer_ = std::make_unique<NatsServer>();
+    NatsTransportOptions o = natsOptionsFor(natsServer_->url());
+    o.reconnectWait = std::chrono::milliseconds(50);
+    o.publishTimeout = std::chrono::milliseconds(1000);
+    auto nats = std::make_unique<NatsTransport>(o);
+    nats_ = nats.get();
+    bus_ = std::move(nats);
+  } else {
+    auto embedded = std::make_unique<EmbeddedTransport>(busOptions(dir_.path()));
+    embedded_ = embedded.get();
+    bus_ = std::move(embedded);
+  }
+  bus_->subscribe(kRecorder, capnp::typeId<Counted>());
+  bus_->subscribe(kRecorder, capnp::typeId<Relayed>());
   // The deployment step: every endpoint's subscriptions exist before any process publishes
   // (a published message is routed to the subscribers known when it is published).
   for (const char* e : {"a", "b", "c"}) {
     const Handlers handlers = chainHandlers(e);
-    for (const auto& handler : handlers.all()) bus_.subscribe(e, handler->messageType);
+    for (const auto& handler : handlers.all()) bus_->subscribe(e, handler->messageType);
   }
 }
 
 ChainRun::~ChainRun() = default;
 
 std::vector<std::string> ChainRun::argvFor(const std::string& endpoint) const {
-  return {IDEM_TEST_ENDPOINT_BINARY, "--endpoint", endpoint, "--dir", workspace_.string(),
-          "--lease-ms", std::to_string(options_.leaseMs), "--batch",
-          std::to_string(options_.batch)};
+  std::vector<std::string> argv{IDEM_TEST_ENDPOINT_BINARY,
+                                "--endpoint",
+                                endpoint,
+                                "--dir",
+                                workspace_.string(),
+                                "--lease-ms",
+                                std::to_string(options_.leaseMs),
+                                "--batch",
+                                std::to_string(options_.batch)};
+  if (natsServer_) {
+    argv.push_back("--transport");
+    argv.push_back(natsServer_->url());
+  }
+  return argv;
+}
+
+void ChainRun::restartNats() {
+  REQUIRE(natsServer_);
+  natsServer_->stop();
+  natsServer_->start();
 }
 
 void ChainRun::start(const std::string& name, const std::string& endpoint,
@@ -98,22 +140,22 @@ void ChainRun::sendIncrements(int first, int count) {
     sent_[i] = bytes;
     batch.push_back(edgeOutbound(address, capnp::typeId<Increment>(), std::move(bytes)));
   }
-  bus_.publish(batch);
+  bus_->publish(batch);
 }
 
 void ChainRun::resend(int index) {
   const Bytes& bytes = sent_.at(index);
   Outbound copy = observedCopy(bytes);
-  bus_.publish(std::span(&copy, 1));
+  bus_->publish(std::span(&copy, 1));
 }
 
 void ChainRun::sendFlaky(const std::string& key) {
-  const EdgeAddress address{MessageId::forEdge("chain", key), "a", std::chrono::system_clock::now()};
-  Outbound m = edgeOutbound(address, capnp::typeId<Flaky>(),
-                            edgeMessage<Flaky>(address, [&](Flaky::Builder f) {
-                              f.setCounterId(key);
-                            }));
-  bus_.publish(std::span(&m, 1));
+  const EdgeAddress address{MessageId::forEdge("chain", key), "a",
+                            std::chrono::system_clock::now()};
+  Outbound m =
+      edgeOutbound(address, capnp::typeId<Flaky>(),
+                   edgeMessage<Flaky>(address, [&](Flaky::Builder f) { f.setCounterId(key); }));
+  bus_->publish(std::span(&m, 1));
 }
 
 void ChainRun::killAndRestart(const std::string& name) {
@@ -130,19 +172,30 @@ std::vector<std::string> ChainRun::processNames() const {
 
 void ChainRun::record() {
   for (;;) {
-    std::vector<Delivery> got = bus_.receive(kRecorder, 512, std::chrono::milliseconds(0));
+    std::vector<Delivery> got;
+    if (!unlessTransient(
+            [&] { got = bus_->receive(kRecorder, 512, std::chrono::milliseconds(0)); })) {
+      return;
+    }
     if (got.empty()) return;
     std::vector<std::uint64_t> tags;
     for (Delivery& d : got) {
       tags.push_back(d.tag);
-      copies_.push_back(observedCopy(std::move(d.envelope)));
+      copies_.push_back(observedCopy(std::move(d.envelope)));  // a copy recorded twice is harmless
     }
-    bus_.ack(kRecorder, tags);
+    unlessTransient([&] { bus_->ack(kRecorder, tags); });
   }
 }
 
 bool ChainRun::drained() {
-  for (const QueueStats& q : bus_.queues()) {
+  if (nats_ != nullptr) {
+    std::uint64_t pending = 0;
+    const bool answered = unlessTransient([&] {
+      for (const char* e : {"a", "b", "c", kRecorder}) pending += nats_->pending(e);
+    });
+    return answered && pending == 0;
+  }
+  for (const QueueStats& q : embedded_->queues()) {
     if (q.ready + q.inFlight + q.delayed > 0) return false;
   }
   return true;

@@ -1,6 +1,7 @@
 // ChainRun: the test chain a -> b -> c (tests/process/test_endpoint_main.cpp) as real endpoint
-// processes over one embedded bus, with a recorder in this process that keeps every copy
-// published, process crashes and restarts, and the oracles once everything drained.
+// processes over one transport (the embedded bus, or NATS JetStream with a nats-server started
+// for the run), with a recorder in this process that keeps every copy published, process
+// crashes and restarts, and the oracles once everything drained.
 #pragma once
 
 #include <chrono>
@@ -11,6 +12,8 @@
 #include <vector>
 
 #include "idem/embedded_transport.h"
+#include "idem/nats_transport.h"
+#include "tests/nats_server.h"
 #include "tests/oracles.h"
 #include "tests/temp_dir.h"
 #include "tools/supervisor.h"
@@ -19,9 +22,11 @@ namespace idem::test {
 
 class ChainRun {
  public:
+  enum class Bus { kEmbedded, kNats };
   struct Options {
     unsigned leaseMs = 300;
     std::size_t batch = 16;
+    Bus bus = Bus::kEmbedded;
   };
   explicit ChainRun(Options options);
   ~ChainRun();
@@ -52,6 +57,9 @@ class ChainRun {
   unsigned kills() const { return kills_; }
   std::size_t copiesRecorded() const { return copies_.size(); }
 
+  // NATS only: stops nats-server (SIGTERM) and starts it again over the same store.
+  void restartNats();
+
   // Stops every process (SIGTERM, drain) and checks the oracles over a, b and c by bytes, the
   // sink's totals against the distinct copies, and that each edge input is applied once at a.
   void requireExactlyOnce();
@@ -69,7 +77,10 @@ class ChainRun {
   TempDir dir_;
   std::filesystem::path workspace_;
   tools::Supervisor supervisor_;
-  EmbeddedTransport bus_;
+  std::unique_ptr<NatsServer> natsServer_;  // with Bus::kNats
+  std::unique_ptr<Transport> bus_;
+  EmbeddedTransport* embedded_ = nullptr;  // bus_, when it is the embedded one
+  NatsTransport* nats_ = nullptr;          // bus_, when it is NATS
   std::map<std::string, Process> processes_;
   std::map<int, Bytes> sent_;
   std::vector<Outbound> copies_;

@@ -1,6 +1,8 @@
 // Real processes killed by SIGKILL: at each named pipeline step (IDEM_CRASH_AT) at every hop of a
 // chain a -> b -> c, at random moments, with two processes competing on one endpoint's queue,
-// and during a delayed retry. Every run ends with the byte-level oracles.
+// and during a delayed retry; over the embedded bus and over NATS JetStream (each scenario is a
+// template over the two; "* - NatsBus" selects the NATS runs), plus nats-server restarts.
+// Every run ends with the byte-level oracles.
 #include <signal.h>
 
 #include <catch2/catch.hpp>
@@ -11,12 +13,25 @@
 
 namespace idem::test {
 
-TEST_CASE("a process killed at a pipeline step at every hop leaves an exactly-once chain",
-          "[process][crash]") {
-  const std::string point = GENERATE("in-handler", "before-commit", "after-commit",
-                                     "after-publish", "before-ack");
+// The transports the scenarios run over (TEMPLATE_TEST_CASE parameters).
+struct EmbeddedBus {
+  static constexpr ChainRun::Bus kBus = ChainRun::Bus::kEmbedded;
+};
+struct NatsBus {
+  static constexpr ChainRun::Bus kBus = ChainRun::Bus::kNats;
+};
+
+ChainRun::Options on(ChainRun::Bus bus, ChainRun::Options options = {}) {
+  options.bus = bus;
+  return options;
+}
+
+TEMPLATE_TEST_CASE("a process killed at a pipeline step at every hop leaves an exactly-once chain",
+                   "[process][crash]", EmbeddedBus, NatsBus) {
+  const std::string point =
+      GENERATE("in-handler", "before-commit", "after-commit", "after-publish", "before-ack");
   CAPTURE(point);
-  ChainRun run({});
+  ChainRun run(on(TestType::kBus));
   run.startChain({{"a", {"IDEM_CRASH_AT=" + point + ":3"}},
                   {"b", {"IDEM_CRASH_AT=" + point + ":5"}},
                   {"c", {"IDEM_CRASH_AT=" + point + ":2"}}});
@@ -26,8 +41,9 @@ TEST_CASE("a process killed at a pipeline step at every hop leaves an exactly-on
   run.requireExactlyOnce();
 }
 
-TEST_CASE("processes killed at random moments leave an exactly-once chain", "[process][crash]") {
-  ChainRun run({});
+TEMPLATE_TEST_CASE("processes killed at random moments leave an exactly-once chain",
+                   "[process][crash]", EmbeddedBus, NatsBus) {
+  ChainRun run(on(TestType::kBus));
   run.startChain();
   std::mt19937_64 random(42);
   run.sendIncrements(0, 200);
@@ -41,9 +57,10 @@ TEST_CASE("processes killed at random moments leave an exactly-once chain", "[pr
   run.requireExactlyOnce();
 }
 
-TEST_CASE("two processes competing on one endpoint's queue, with duplicates sent, stay exactly-once",
-          "[process][crash]") {
-  ChainRun run({});
+TEMPLATE_TEST_CASE(
+    "two processes competing on one endpoint's queue, with duplicates sent, stay exactly-once",
+    "[process][crash]", EmbeddedBus, NatsBus) {
+  ChainRun run(on(TestType::kBus));
   run.startChain();
   run.start("b2", "b");  // a second consumer of b's queue, over the same store
   run.sendIncrements(0, 150);
@@ -57,9 +74,10 @@ TEST_CASE("two processes competing on one endpoint's queue, with duplicates sent
   run.requireExactlyOnce();
 }
 
-TEST_CASE("a process killed while an input waits for its delayed retry still applies it once",
-          "[process][crash]") {
-  ChainRun run({});
+TEMPLATE_TEST_CASE(
+    "a process killed while an input waits for its delayed retry still applies it once",
+    "[process][crash]", EmbeddedBus, NatsBus) {
+  ChainRun run(on(TestType::kBus));
   // Each of a's lives fails the first 3 runs of a Flaky (one attempt: 1 + 2 immediate retries),
   // so the input waits 1 s for its delayed retry; a is killed during that wait.
   run.start("a", "a", {"IDEM_TEST_FLAKY=3"});
@@ -77,6 +95,29 @@ TEST_CASE("a process killed while an input waits for its delayed retry still app
     return !killed;
   });
   REQUIRE(killed);
+  run.requireExactlyOnce();
+}
+
+TEST_CASE(
+    "nats-server restarted twice in the middle of a run, with a process killed, leaves an "
+    "exactly-once chain",
+    "[nats][process][crash]") {
+  ChainRun run(on(ChainRun::Bus::kNats));
+  run.startChain();
+  run.sendIncrements(0, 150);
+  int ticks = 0;
+  int restarts = 0;
+  run.runUntilDrained(std::chrono::seconds(120), [&] {
+    ++ticks;
+    if (ticks % 40 == 0 && restarts < 2) {
+      run.restartNats();
+      ++restarts;
+      if (restarts == 1) run.killAndRestart("b");
+      if (restarts == 2) run.sendIncrements(150, 50);
+    }
+    return restarts < 2;
+  });
+  REQUIRE(restarts == 2);
   run.requireExactlyOnce();
 }
 

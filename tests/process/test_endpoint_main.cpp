@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   cli.add_option("--dir", options.dir)->required();
   cli.add_option("--lease-ms", options.leaseMs);
   cli.add_option("--batch", options.batchSize);
+  cli.add_option("--transport", options.transport);
   CLI11_PARSE(cli, argc, argv);
 
   auto knobs = std::make_shared<idem::test::CounterKnobs>();

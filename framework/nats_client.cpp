@@ -1,0 +1,126 @@
+// NATS client handles and the natsStatus translation.
+#include "framework/nats_client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+namespace idem::detail::nats {
+
+void ConnectionCloser::operator()(natsConnection* nc) const noexcept {
+  natsConnection_Close(nc);
+  natsConnection_Destroy(nc);
+}
+
+ErrorKind kindOf(natsStatus s) noexcept {
+  switch (s) {
+    case NATS_INVALID_ARG:
+    case NATS_INVALID_SUBJECT:
+    case NATS_INVALID_TIMEOUT:
+    case NATS_NOT_PERMITTED:
+    case NATS_CONNECTION_AUTH_FAILED:
+    case NATS_SSL_ERROR:
+    case NATS_MAX_PAYLOAD:
+      return ErrorKind::kPermanent;
+    case NATS_SLOW_CONSUMER:
+    case NATS_INSUFFICIENT_BUFFER:
+      return ErrorKind::kOverloaded;
+    default:
+      return ErrorKind::kTransient;
+  }
+}
+
+void check(natsStatus s, std::string_view what, jsErrCode jsError) {
+  if (s == NATS_OK) return;
+  std::string text = std::string(what) + ": " + natsStatus_GetText(s);
+  if (jsError != 0) text += " (JetStream error " + std::to_string(jsError) + ")";
+  if (s == NATS_NO_RESPONDERS) text += "; is JetStream enabled on the server (-js)?";
+  if (const char* last = nats_GetLastError(nullptr); last != nullptr && *last != '\0') {
+    text += " [";
+    text += last;
+    text += "]";
+  }
+  fail(kindOf(s), text);
+}
+
+namespace {
+
+void onDisconnected(natsConnection* nc, void*) {
+  if (natsConnection_IsClosed(nc)) return;  // closed by us
+  spdlog::warn("NATS connection lost; reconnecting");
+}
+void onReconnected(natsConnection*, void*) { spdlog::info("NATS connection re-established"); }
+
+std::vector<std::string> splitUrls(const std::string& urls) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= urls.size()) {
+    const std::size_t comma = urls.find(',', start);
+    const std::size_t end = comma == std::string::npos ? urls.size() : comma;
+    if (end > start) out.push_back(urls.substr(start, end - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+ConnectionPtr connect(const NatsTransportOptions& o) {
+  natsOptions* raw = nullptr;
+  check(natsOptions_Create(&raw), "NATS options");
+  std::unique_ptr<natsOptions, Destroyer<natsOptions, natsOptions_Destroy>> opts(raw);
+
+  const std::vector<std::string> urls = splitUrls(o.url);
+  if (urls.empty()) fail(ErrorKind::kPermanent, "NatsTransportOptions::url is empty");
+  std::vector<const char*> servers;
+  for (const std::string& u : urls) servers.push_back(u.c_str());
+  check(natsOptions_SetServers(opts.get(), servers.data(), static_cast<int>(servers.size())),
+        "NATS server list '" + o.url + "'");
+  check(natsOptions_SetName(opts.get(), "idem"), "NATS options");
+  check(natsOptions_SetTimeout(opts.get(), o.connectTimeout.count()), "NATS connect timeout");
+  check(natsOptions_SetMaxReconnect(opts.get(), -1), "NATS reconnect");
+  check(natsOptions_SetReconnectWait(opts.get(), o.reconnectWait.count()), "NATS reconnect");
+  check(natsOptions_SetDisconnectedCB(opts.get(), onDisconnected, nullptr), "NATS options");
+  check(natsOptions_SetReconnectedCB(opts.get(), onReconnected, nullptr), "NATS options");
+  if (!o.credentialsFile.empty()) {
+    check(natsOptions_SetUserCredentialsFromFiles(opts.get(), o.credentialsFile.c_str(), nullptr),
+          "NATS credentials file " + o.credentialsFile);
+  }
+  if (!o.user.empty()) {
+    check(natsOptions_SetUserInfo(opts.get(), o.user.c_str(), o.password.c_str()), "NATS user");
+  }
+  if (!o.tlsCaFile.empty()) {
+    check(natsOptions_SetSecure(opts.get(), true), "NATS TLS");
+    check(natsOptions_LoadCATrustedCertificates(opts.get(), o.tlsCaFile.c_str()),
+          "NATS TLS CA file " + o.tlsCaFile);
+  }
+  if (!o.tlsCertFile.empty()) {
+    check(
+        natsOptions_LoadCertificatesChain(opts.get(), o.tlsCertFile.c_str(), o.tlsKeyFile.c_str()),
+        "NATS TLS client certificate " + o.tlsCertFile);
+  }
+
+  natsConnection* nc = nullptr;
+  const natsStatus s = natsConnection_Connect(&nc, opts.get());
+  if (s == NATS_NO_SERVER || s == NATS_TIMEOUT || s == NATS_IO_ERROR) {
+    fail(ErrorKind::kTransient, "no NATS server answers at " + o.url + " (" +
+                                    natsStatus_GetText(s) + "); is nats-server running?");
+  }
+  check(s, "connecting to NATS at " + o.url);
+  return ConnectionPtr(nc);
+}
+
+JsCtxPtr jetStream(natsConnection* nc, std::chrono::milliseconds wait, jsPubAckHandler ackHandler,
+                   void* ackClosure) {
+  jsOptions jo;
+  check(jsOptions_Init(&jo), "JetStream options");
+  jo.Wait = wait.count();
+  jo.PublishAsync.AckHandler = ackHandler;
+  jo.PublishAsync.AckHandlerClosure = ackClosure;
+  jsCtx* js = nullptr;
+  check(natsConnection_JetStream(&js, nc, &jo), "JetStream context");
+  return JsCtxPtr(js);
+}
+
+}  // namespace idem::detail::nats

@@ -1,0 +1,54 @@
+// NATS client handles: owning pointers for nats.c objects, the connection built from
+// NatsTransportOptions, and the one place where a natsStatus becomes an idem::Error.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "idem/error.h"
+#include "idem/nats_transport.h"
+
+namespace idem::detail::nats {
+
+template <typename T, void (*destroy)(T*)>
+struct Destroyer {
+  void operator()(T* p) const noexcept { destroy(p); }
+};
+using MsgPtr = std::unique_ptr<natsMsg, Destroyer<natsMsg, natsMsg_Destroy>>;
+using JsCtxPtr = std::unique_ptr<jsCtx, Destroyer<jsCtx, jsCtx_Destroy>>;
+using SubscriptionPtr =
+    std::unique_ptr<natsSubscription, Destroyer<natsSubscription, natsSubscription_Destroy>>;
+using StreamInfoPtr = std::unique_ptr<jsStreamInfo, Destroyer<jsStreamInfo, jsStreamInfo_Destroy>>;
+using ConsumerInfoPtr =
+    std::unique_ptr<jsConsumerInfo, Destroyer<jsConsumerInfo, jsConsumerInfo_Destroy>>;
+using MetaDataPtr = std::unique_ptr<jsMsgMetaData, Destroyer<jsMsgMetaData, jsMsgMetaData_Destroy>>;
+using KvStorePtr = std::unique_ptr<kvStore, Destroyer<kvStore, kvStore_Destroy>>;
+using KvEntryPtr = std::unique_ptr<kvEntry, Destroyer<kvEntry, kvEntry_Destroy>>;
+
+// Closes and destroys the connection.
+struct ConnectionCloser {
+  void operator()(natsConnection* nc) const noexcept;
+};
+using ConnectionPtr = std::unique_ptr<natsConnection, ConnectionCloser>;
+
+// What the caller should do about `s`: kTransient for lost or unreachable servers, timeouts and
+// missing responders; kOverloaded for slow consumers; kPermanent for invalid arguments, refused
+// authentication and TLS failures.
+ErrorKind kindOf(natsStatus s) noexcept;
+
+// Throws idem::Error of kindOf(s) naming `what`, the status and the JetStream error code, unless
+// s is NATS_OK.
+void check(natsStatus s, std::string_view what, jsErrCode jsError = static_cast<jsErrCode>(0));
+
+// Connects as `options` says, with reconnects that never give up. Throws idem::Error: kTransient
+// when no server answers, kPermanent for bad options or files, or refused authentication.
+ConnectionPtr connect(const NatsTransportOptions& options);
+
+// A JetStream context whose API requests wait up to `wait`.
+JsCtxPtr jetStream(natsConnection* nc, std::chrono::milliseconds wait,
+                   jsPubAckHandler ackHandler = nullptr, void* ackClosure = nullptr);
+
+}  // namespace idem::detail::nats

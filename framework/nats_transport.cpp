@@ -1,0 +1,484 @@
+// NatsTransport: the Transport interface over JetStream streams, pull consumers and the
+// subscription bucket (names and headers: framework/nats_layout.h).
+#include "idem/nats_transport.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+
+#include "framework/nats_client.h"
+#include "framework/nats_layout.h"
+#include "framework/nats_publisher.h"
+#include "framework/nats_subscriptions.h"
+
+namespace idem {
+
+using namespace detail::nats;
+
+namespace {
+
+// Partitions are not implemented yet: every endpoint has partition 0 only.
+constexpr std::uint32_t kPartition = 0;
+
+std::int64_t nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t toNs(std::chrono::milliseconds d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+
+std::optional<std::int64_t> headerNumber(natsMsg* msg, const char* name) {
+  const char* value = nullptr;
+  if (natsMsgHeader_Get(msg, name, &value) != NATS_OK || value == nullptr) return std::nullopt;
+  std::int64_t n = 0;
+  const char* end = value + std::strlen(value);
+  auto [ptr, ec] = std::from_chars(value, end, n);
+  if (ec != std::errc() || ptr != end) return std::nullopt;
+  return n;
+}
+
+std::string headerText(natsMsg* msg, const char* name) {
+  const char* value = nullptr;
+  if (natsMsgHeader_Get(msg, name, &value) != NATS_OK || value == nullptr) return {};
+  return value;
+}
+
+Bytes bodyOf(natsMsg* msg) {
+  const auto* data = reinterpret_cast<const std::byte*>(natsMsg_GetData(msg));
+  return Bytes(data, data + natsMsg_GetDataLength(msg));
+}
+
+void validate(const NatsTransportOptions& o) {
+  auto positive = [](std::chrono::milliseconds d, const char* name) {
+    if (d <= std::chrono::milliseconds::zero()) {
+      fail(ErrorKind::kPermanent,
+           std::string("NatsTransportOptions::") + name + " must be positive");
+    }
+  };
+  positive(o.ackWait, "ackWait");
+  positive(o.duplicateWindow, "duplicateWindow");
+  positive(o.publishTimeout, "publishTimeout");
+  positive(o.connectTimeout, "connectTimeout");
+  positive(o.reconnectWait, "reconnectWait");
+  if (o.replicas < 1 || o.replicas > 5) {
+    fail(ErrorKind::kPermanent, "NatsTransportOptions::replicas must be 1 to 5");
+  }
+  if (o.maxDeliveries == 0) {
+    fail(ErrorKind::kPermanent, "NatsTransportOptions::maxDeliveries must be > 0");
+  }
+}
+
+}  // namespace
+
+NatsTransportOptions natsOptionsFor(std::string_view url) {
+  if (!url.starts_with("nats://") && !url.starts_with("tls://")) {
+    fail(ErrorKind::kPermanent, "not a NATS URL (nats://HOST:PORT): " + std::string(url));
+  }
+  NatsTransportOptions o;
+  o.url = url;
+  return o;
+}
+
+struct NatsTransport::Impl {
+  // A delivery handed to the endpoint, until it is settled.
+  struct Held {
+    natsMsg* msg = nullptr;  // owned
+    std::string consumer;
+    std::uint64_t streamSequence = 0;
+    std::uint32_t attempt = 1;
+    std::chrono::steady_clock::time_point receivedAt;
+  };
+  struct Consumer {
+    std::mutex fetching;  // one fetch at a time per subscription
+    SubscriptionPtr subscription;
+  };
+
+  explicit Impl(const NatsTransportOptions& o)
+      : options(o),
+        connection(connect(o)),
+        js(jetStream(connection.get(), o.publishTimeout)),
+        publisher(connection.get(), o.publishTimeout),
+        subscriptions(js.get(), o.replicas, o.publishTimeout) {}
+
+  ~Impl() {
+    std::lock_guard guard(lock);
+    for (auto& entry : held) natsMsg_Destroy(entry.second.msg);
+  }
+
+  void addStream(const std::string& name, const std::string& subject, jsRetentionPolicy retention);
+  void ensureStreams(std::string_view endpoint);
+  Consumer& consumer(std::string_view endpoint);
+  std::optional<Held> take(std::uint64_t tag);
+  std::uint64_t hold(Held held);
+  void dropStale();
+  void flush();
+
+  const NatsTransportOptions& options;
+  ConnectionPtr connection;
+  JsCtxPtr js;  // management requests and dead letters
+  Publisher publisher;
+  SubscriptionTable subscriptions;
+
+  std::mutex streamsLock;
+  std::set<std::string, std::less<>> streams;  // endpoints whose streams are known to exist
+
+  std::mutex lock;  // consumers, held, nextTag
+  std::map<std::string, std::unique_ptr<Consumer>, std::less<>> consumers;
+  std::map<std::uint64_t, Held> held;
+  std::uint64_t nextTag = 1;
+};
+
+void NatsTransport::Impl::addStream(const std::string& name, const std::string& subject,
+                                    jsRetentionPolicy retention) {
+  jsErrCode error = static_cast<jsErrCode>(0);
+  jsStreamInfo* info = nullptr;
+  natsStatus s = js_GetStreamInfo(&info, js.get(), name.c_str(), nullptr, &error);
+  StreamInfoPtr existing(info);
+  if (s == NATS_OK) return;  // kept as created (replicas and limits are the operator's)
+  if (s != NATS_NOT_FOUND) check(s, "looking up stream " + name, error);
+
+  jsStreamConfig config;
+  check(jsStreamConfig_Init(&config), "stream options");
+  const char* subjects[] = {subject.c_str()};
+  config.Name = name.c_str();
+  config.Subjects = subjects;
+  config.SubjectsLen = 1;
+  config.Retention = retention;
+  config.Storage = js_FileStorage;
+  config.Replicas = options.replicas;
+  config.Duplicates = toNs(options.duplicateWindow);
+  info = nullptr;
+  s = js_AddStream(&info, js.get(), &config, nullptr, &error);
+  StreamInfoPtr added(info);
+  if (s != NATS_OK) {  // another process may have created it meanwhile
+    jsStreamInfo* again = nullptr;
+    if (js_GetStreamInfo(&again, js.get(), name.c_str(), nullptr, nullptr) == NATS_OK) {
+      jsStreamInfo_Destroy(again);
+      return;
+    }
+    check(s, "creating stream " + name, error);
+  }
+}
+
+void NatsTransport::Impl::ensureStreams(std::string_view endpoint) {
+  {
+    std::lock_guard guard(streamsLock);
+    if (streams.contains(endpoint)) return;
+  }
+  requireEndpointName(endpoint);
+  addStream(inputStream(endpoint), inputSubjects(endpoint), js_WorkQueuePolicy);
+  addStream(errorStream(endpoint), errorSubject(endpoint), js_LimitsPolicy);
+  std::lock_guard guard(streamsLock);
+  streams.emplace(endpoint);
+}
+
+NatsTransport::Impl::Consumer& NatsTransport::Impl::consumer(std::string_view endpoint) {
+  {
+    std::lock_guard guard(lock);
+    if (auto it = consumers.find(endpoint); it != consumers.end()) return *it->second;
+  }
+  ensureStreams(endpoint);
+  const std::string stream = inputStream(endpoint);
+  const std::string name = consumerName(endpoint, kPartition);
+  const std::string subject = inputSubject(endpoint, kPartition);
+  jsConsumerConfig config;
+  check(jsConsumerConfig_Init(&config), "consumer options");
+  config.Durable = name.c_str();
+  config.AckPolicy = js_AckExplicit;
+  config.AckWait = toNs(options.ackWait);
+  config.MaxDeliver = -1;  // counted here: see receive()
+  config.FilterSubject = subject.c_str();
+  config.DeliverPolicy = js_DeliverAll;
+  config.MaxAckPending = options.maxAckPending;
+  jsErrCode error = static_cast<jsErrCode>(0);
+  jsConsumerInfo* info = nullptr;
+  natsStatus s = js_AddConsumer(&info, js.get(), stream.c_str(), &config, nullptr, &error);
+  ConsumerInfoPtr added(info);
+  if (s != NATS_OK) {  // exists with another configuration (e.g. another lease): update it
+    info = nullptr;
+    s = js_UpdateConsumer(&info, js.get(), stream.c_str(), &config, nullptr, &error);
+    ConsumerInfoPtr updated(info);
+  }
+  check(s, "creating consumer " + name + " on " + stream, error);
+
+  jsSubOptions subOptions;
+  check(jsSubOptions_Init(&subOptions), "subscription options");
+  subOptions.Stream = stream.c_str();
+  subOptions.Consumer = name.c_str();
+  natsSubscription* raw = nullptr;
+  check(
+      js_PullSubscribe(&raw, js.get(), subject.c_str(), name.c_str(), nullptr, &subOptions, &error),
+      "binding to consumer " + name, error);
+  auto made = std::make_unique<Consumer>();
+  made->subscription.reset(raw);
+  std::lock_guard guard(lock);
+  auto [it, inserted] = consumers.emplace(std::string(endpoint), std::move(made));
+  return *it->second;
+}
+
+std::uint64_t NatsTransport::Impl::hold(Held h) {
+  std::lock_guard guard(lock);
+  const std::uint64_t tag = nextTag++;
+  held.emplace(tag, std::move(h));
+  return tag;
+}
+
+std::optional<NatsTransport::Impl::Held> NatsTransport::Impl::take(std::uint64_t tag) {
+  std::lock_guard guard(lock);
+  auto it = held.find(tag);
+  if (it == held.end()) return std::nullopt;
+  Held h = std::move(it->second);
+  held.erase(it);
+  return h;
+}
+
+// Deliveries never settled (their batch failed) were delivered again long ago: forget them.
+void NatsTransport::Impl::dropStale() {
+  const auto cutoff = std::chrono::steady_clock::now() - 2 * options.ackWait;
+  std::lock_guard guard(lock);
+  for (auto it = held.begin(); it != held.end();) {
+    if (it->second.receivedAt < cutoff) {
+      natsMsg_Destroy(it->second.msg);
+      it = held.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void NatsTransport::Impl::flush() {
+  check(natsConnection_FlushTimeout(connection.get(), options.publishTimeout.count()),
+        "flushing acknowledgements to NATS");
+}
+
+NatsTransport::NatsTransport(NatsTransportOptions options) : options_(std::move(options)) {
+  validate(options_);
+  impl_ = std::make_unique<Impl>(options_);
+}
+
+NatsTransport::~NatsTransport() = default;
+
+void NatsTransport::subscribe(std::string_view endpoint, std::uint64_t messageType) {
+  requireEndpointName(endpoint);
+  impl_->ensureStreams(endpoint);
+  impl_->subscriptions.add(messageType, endpoint);
+}
+
+std::vector<Delivery> NatsTransport::receive(std::string_view endpoint, std::size_t maxCount,
+                                             std::chrono::milliseconds maxWait) {
+  if (maxCount == 0) return {};
+  Impl::Consumer& consumer = impl_->consumer(endpoint);
+  impl_->dropStale();
+  const std::string consumerName = detail::nats::consumerName(endpoint, kPartition);
+
+  jsFetchRequest request;
+  check(jsFetchRequest_Init(&request), "fetch options");
+  request.Batch = static_cast<int>(std::min<std::size_t>(maxCount, INT_MAX));
+  if (maxWait <= std::chrono::milliseconds::zero()) {
+    request.NoWait = true;
+    request.Expires = toNs(std::chrono::milliseconds(100));  // the client's wait for the answer
+  } else {
+    request.Expires = toNs(maxWait);
+  }
+  natsMsgList list{};
+  natsStatus s;
+  {
+    std::lock_guard guard(consumer.fetching);
+    s = natsSubscription_FetchRequest(&list, consumer.subscription.get(), &request);
+  }
+  std::unique_ptr<natsMsgList, Destroyer<natsMsgList, natsMsgList_Destroy>> owned(&list);
+  if (list.Count == 0) {
+    if (s == NATS_OK || s == NATS_TIMEOUT || s == NATS_NOT_FOUND) return {};
+    check(s, "fetching from " + consumerName);
+  }
+
+  std::vector<Delivery> out;
+  std::vector<std::pair<std::uint64_t, ErrorReport>> exhausted;
+  for (int i = 0; i < list.Count; ++i) {
+    natsMsg* msg = list.Msgs[i];
+    list.Msgs[i] = nullptr;  // ours from here on
+    jsMsgMetaData* rawMeta = nullptr;
+    if (natsMsg_GetMetaData(&rawMeta, msg) != NATS_OK) {  // not a JetStream message
+      natsMsg_Destroy(msg);
+      continue;
+    }
+    MetaDataPtr meta(rawMeta);
+    // Not due yet (a delayed message): hand it back until it is.
+    const auto deliverAt = headerNumber(msg, kDeliverAtHeader);
+    const std::int64_t now = nowNs();
+    if (deliverAt && *deliverAt > now) {
+      const std::int64_t waitMs = (*deliverAt - now + 999'999) / 1'000'000;
+      natsMsg_NakWithDelay(msg, waitMs, nullptr);
+      natsMsg_Destroy(msg);
+      continue;
+    }
+    // A delayed message was most likely handed back once before its first real delivery.
+    const std::uint64_t deferrals = deliverAt && *deliverAt > meta->Timestamp ? 1 : 0;
+    const auto attempt = static_cast<std::uint32_t>(
+        std::max<std::uint64_t>(1, meta->NumDelivered - std::min(deferrals, meta->NumDelivered)));
+    Impl::Held h{msg, consumerName, meta->Sequence.Stream, attempt,
+                 std::chrono::steady_clock::now()};
+    Bytes body = bodyOf(msg);
+    const std::uint64_t tag = impl_->hold(std::move(h));
+    if (attempt > options_.maxDeliveries) {
+      ErrorReport report;
+      report.reason = "delivered " + std::to_string(attempt) + " times without being settled";
+      report.detail = "more than maxDeliveries (" + std::to_string(options_.maxDeliveries) +
+                      "): its consumers crashed or hung on it";
+      report.attempts = attempt;
+      report.failedAt = std::chrono::system_clock::now();
+      exhausted.emplace_back(tag, std::move(report));
+      continue;
+    }
+    out.push_back(Delivery{std::move(body), tag, attempt});
+  }
+  for (auto& [tag, report] : exhausted) deadLetter(endpoint, tag, report);
+  return out;
+}
+
+void NatsTransport::publish(std::span<const Outbound> messages) {
+  std::vector<MsgPtr> copies;
+  for (const Outbound& m : messages) {
+    std::vector<std::string> targets;
+    if (!m.destination.empty()) {
+      targets.push_back(m.destination);
+    } else {
+      targets = impl_->subscriptions.subscribers(m.messageType);  // none: dropped, as on the bus
+    }
+    const std::string id = m.id.toHex();
+    const std::string type = typeHex(m.messageType);
+    const std::int64_t deliverAt =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(m.deliverAt.time_since_epoch())
+            .count();
+    for (const std::string& target : targets) {
+      impl_->ensureStreams(target);
+      const std::string subject = inputSubject(target, kPartition);
+      natsMsg* raw = nullptr;
+      check(natsMsg_Create(&raw, subject.c_str(), nullptr,
+                           reinterpret_cast<const char*>(m.envelope.data()),
+                           static_cast<int>(m.envelope.size())),
+            "message for " + subject);
+      MsgPtr msg(raw);
+      check(natsMsgHeader_Set(raw, kMsgIdHeader, id.c_str()), "header");
+      check(natsMsgHeader_Set(raw, kTypeHeader, type.c_str()), "header");
+      if (deliverAt > 0) {
+        check(natsMsgHeader_Set(raw, kDeliverAtHeader, std::to_string(deliverAt).c_str()),
+              "header");
+      }
+      copies.push_back(std::move(msg));
+    }
+  }
+  impl_->publisher.publishAll(std::move(copies));
+}
+
+void NatsTransport::ack(std::string_view, std::span<const std::uint64_t> tags) {
+  natsStatus first = NATS_OK;
+  bool any = false;
+  for (std::uint64_t tag : tags) {
+    auto h = impl_->take(tag);
+    if (!h) continue;
+    const natsStatus s = natsMsg_Ack(h->msg, nullptr);
+    if (first == NATS_OK) first = s;
+    natsMsg_Destroy(h->msg);
+    any = true;
+  }
+  check(first, "acknowledging deliveries");
+  if (any) impl_->flush();
+}
+
+void NatsTransport::retryLater(std::string_view, std::uint64_t tag,
+                               std::chrono::milliseconds delay) {
+  auto h = impl_->take(tag);
+  if (!h) return;
+  const natsStatus s = delay > std::chrono::milliseconds::zero()
+                           ? natsMsg_NakWithDelay(h->msg, delay.count(), nullptr)
+                           : natsMsg_Nak(h->msg, nullptr);
+  natsMsg_Destroy(h->msg);
+  check(s, "handing a delivery back for a retry");
+}
+
+void NatsTransport::deadLetter(std::string_view endpoint, std::uint64_t tag,
+                               const ErrorReport& report) {
+  auto h = impl_->take(tag);
+  if (!h) return;
+  MsgPtr original(h->msg);
+  impl_->ensureStreams(endpoint);
+  const std::string subject = errorSubject(endpoint);
+  natsMsg* raw = nullptr;
+  check(natsMsg_Create(&raw, subject.c_str(), nullptr, natsMsg_GetData(original.get()),
+                       natsMsg_GetDataLength(original.get())),
+        "error message for " + subject);
+  MsgPtr entry(raw);
+  const std::string id = h->consumer + "-" + std::to_string(h->streamSequence);
+  const std::string failedAt = std::to_string(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(report.failedAt.time_since_epoch())
+          .count());
+  check(natsMsgHeader_Set(raw, kMsgIdHeader, id.c_str()), "header");
+  check(natsMsgHeader_Set(raw, kEndpointHeader, std::string(endpoint).c_str()), "header");
+  check(natsMsgHeader_Set(raw, kReasonHeader, escapeHeader(report.reason).c_str()), "header");
+  check(natsMsgHeader_Set(raw, kDetailHeader, escapeHeader(report.detail).c_str()), "header");
+  check(natsMsgHeader_Set(raw, kAttemptsHeader, std::to_string(report.attempts).c_str()), "header");
+  check(natsMsgHeader_Set(raw, kFailedAtHeader, failedAt.c_str()), "header");
+  std::vector<MsgPtr> one;
+  one.push_back(std::move(entry));
+  // 1. The error entry is stored (deduplicated per original), 2. then the original is removed.
+  impl_->publisher.publishAll(std::move(one));
+  check(natsMsg_Ack(original.get(), nullptr), "acknowledging a dead-lettered delivery");
+  impl_->flush();
+}
+
+std::uint64_t NatsTransport::pending(std::string_view endpoint) const {
+  requireEndpointName(endpoint);
+  const std::string name = inputStream(endpoint);
+  jsStreamInfo* raw = nullptr;
+  jsErrCode error = static_cast<jsErrCode>(0);
+  const natsStatus s = js_GetStreamInfo(&raw, impl_->js.get(), name.c_str(), nullptr, &error);
+  StreamInfoPtr info(raw);
+  if (s == NATS_NOT_FOUND) return 0;
+  check(s, "stream " + name, error);
+  return info->State.Msgs;
+}
+
+std::vector<ErrorEntry> NatsTransport::errors(std::string_view endpoint, std::size_t limit) const {
+  requireEndpointName(endpoint);
+  const std::string name = errorStream(endpoint);
+  jsStreamInfo* raw = nullptr;
+  jsErrCode error = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&raw, impl_->js.get(), name.c_str(), nullptr, &error);
+  StreamInfoPtr info(raw);
+  if (s == NATS_NOT_FOUND) return {};
+  check(s, "stream " + name, error);
+  std::vector<ErrorEntry> out;
+  if (info->State.Msgs == 0) return out;
+  for (std::uint64_t seq = info->State.FirstSeq; seq <= info->State.LastSeq && out.size() < limit;
+       ++seq) {
+    natsMsg* rawMsg = nullptr;
+    s = js_GetMsg(&rawMsg, impl_->js.get(), name.c_str(), seq, nullptr, &error);
+    MsgPtr msg(rawMsg);
+    if (s == NATS_NOT_FOUND) continue;  // purged
+    check(s, "reading " + name + " #" + std::to_string(seq), error);
+    ErrorEntry e;
+    e.id = seq;
+    e.envelope = bodyOf(msg.get());
+    e.report.reason = unescapeHeader(headerText(msg.get(), kReasonHeader));
+    e.report.detail = unescapeHeader(headerText(msg.get(), kDetailHeader));
+    e.report.attempts =
+        static_cast<std::uint32_t>(headerNumber(msg.get(), kAttemptsHeader).value_or(0));
+    e.report.failedAt = TimePoint(std::chrono::duration_cast<TimePoint::duration>(
+        std::chrono::nanoseconds(headerNumber(msg.get(), kFailedAtHeader).value_or(0))));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace idem
