@@ -38,7 +38,9 @@ Figures runIdemOverMemory(const Settings& settings,
 // End to end, trivial handler: the pipeline over MemoryTransport (store only) and over the
 // embedded bus (store + bus), against raw LMDB writing the same records in the same batches,
 // and against a bus-only relay. Also returns the median bus throughput (messages/s).
-std::vector<Row> runEndToEnd(const Settings& settings, double& busMessagesPerSecond);
+// busOnly: one idem run over the bus and nothing else (for profilers).
+std::vector<Row> runEndToEnd(const Settings& settings, double& busMessagesPerSecond,
+                             bool busOnly = false);
 
 // p99 latency with a paced sender at `fraction` of `maxMessagesPerSecond` over the bus.
 std::vector<Row> runLatencyUnderLoad(const Settings& settings, double maxMessagesPerSecond,

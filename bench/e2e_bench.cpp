@@ -148,7 +148,11 @@ Figures medianOf(const std::vector<Figures>& runs) {
   return {median(a), median(b), median(c)};
 }
 
-std::vector<Row> runEndToEnd(const Settings& s, double& busMessagesPerSecond) {
+std::vector<Row> runEndToEnd(const Settings& s, double& busMessagesPerSecond, bool busOnly) {
+  if (busOnly) {
+    busMessagesPerSecond = runOverBus(s, BusWorker::kEndpoint, 0).perSecond;
+    return {};
+  }
   const RecordSizes sizes = recordSizes();
   std::vector<Figures> memory, raw, bus, relay;
   for (unsigned run = 0; run < s.runs; ++run) {

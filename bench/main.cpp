@@ -24,7 +24,9 @@ int main(int argc, char** argv) {
   app.add_option("--history", history, "history entries of the large recovery store")
       ->capture_default_str();
   app.add_flag("--smoke", s.smoke, "tiny counts, one run, no targets: checks every benchmark runs");
-  app.add_option("benchmarks", only, "e2e latency outbox duplicates recovery (default: all)");
+  app.add_option("benchmarks", only,
+                 "e2e latency outbox duplicates recovery (default: all); profile-store, "
+                 "profile-bus: one idem run each, for profilers");
   CLI11_PARSE(app, argc, argv);
   s.durable = !noDurable;
   if (s.smoke) {
@@ -39,6 +41,18 @@ int main(int argc, char** argv) {
 
   std::vector<Row> rows;
   try {
+    // Single idem runs without baselines, for profilers (not part of the default set).
+    if (chosen.contains("profile-store")) {
+      const Figures f = runIdemOverMemory(s);
+      rows.push_back({"profile: idem over MemoryTransport", thousands(f.perSecond) + " msg/s", "-",
+                      0, "-", "info"});
+    }
+    if (chosen.contains("profile-bus")) {
+      double rate = 0;
+      runEndToEnd(s, rate, /*busOnly=*/true);
+      rows.push_back(
+          {"profile: idem over the embedded bus", thousands(rate) + " msg/s", "-", 0, "-", "info"});
+    }
     double busRate = 0;
     if (wanted("e2e") || wanted("latency")) {
       auto e2e = runEndToEnd(s, busRate);
