@@ -187,10 +187,15 @@ std::vector<Row> runEndToEnd(const Settings& s, double& busMessagesPerSecond, bo
 std::vector<Row> runLatencyUnderLoad(const Settings& s, double maxMessagesPerSecond,
                                      double fraction) {
   const double rate = maxMessagesPerSecond * fraction;
+  // About five seconds of paced traffic per run (at least 1,000 messages, at most --messages).
+  Settings paced = s;
+  paced.messages = std::clamp<std::uint64_t>(static_cast<std::uint64_t>(rate * 5), 1'000,
+                                             std::max<std::uint64_t>(s.messages, 1'000));
+  if (s.smoke) paced.messages = s.messages;
   std::vector<double> idemP99, idemP50, relayP99, relayP50, idemRate;
   for (unsigned run = 0; run < s.runs; ++run) {
-    BusRun b = runOverBus(s, BusWorker::kEndpoint, rate);
-    BusRun r = runOverBus(s, BusWorker::kRelay, rate);
+    BusRun b = runOverBus(paced, BusWorker::kEndpoint, rate);
+    BusRun r = runOverBus(paced, BusWorker::kRelay, rate);
     idemP50.push_back(percentile(b.latenciesMs, 50));
     idemP99.push_back(percentile(b.latenciesMs, 99));
     relayP50.push_back(percentile(r.latenciesMs, 50));

@@ -23,11 +23,15 @@ namespace {
 void buildStore(const std::filesystem::path& dir, std::uint64_t history, std::uint64_t entities) {
   store::StoreOptions options;
   options.durable = false;
+  options.initialMapBytes = std::size_t{1} << 30;
   store::VersionStore versions(dir, kEndpointName, options);
   std::vector<std::uint64_t> number(entities + 1, 0), head(entities + 1, 0);
   constexpr std::uint64_t kChunk = 20'000;
   for (std::uint64_t first = 0; first < history; first += kChunk) {
+    const std::vector<std::uint64_t> numberBefore = number, headBefore = head;
     versions.write([&](store::Txn& txn) {
+      number = numberBefore;  // the body runs again from the start after the map grew
+      head = headBefore;
       for (std::uint64_t i = first; i < std::min(first + kChunk, history); ++i) {
         const std::uint64_t e = i < entities ? i + 1 : entityOf(i, entities);
         if (number[e] == 0) number[e] = versions.createEntity(txn, "counter", entityKey(e));
