@@ -7,7 +7,7 @@ namespace idem {
 
 Bytes edgeEnvelope(const EdgeAddress& address, std::uint64_t messageType,
                    kj::ArrayPtr<const capnp::word> payload) {
-  capnp::MallocMessageBuilder message;
+  capnp::MallocMessageBuilder message(kBuilderFirstSegmentWords);
   auto envelope = message.initRoot<wire::Envelope>();
   envelope.setId(kj::arrayPtr(address.id.bytes.data(), MessageId::kSize));
   envelope.setMessageType(messageType);

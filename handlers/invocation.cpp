@@ -62,7 +62,7 @@ Emitted Invocation::finish() {
     Output& out = outputs_[index];
     Words payload = out.message->getRoot<capnp::AnyStruct>().asReader().canonicalize();
 
-    capnp::MallocMessageBuilder envelopeMessage;
+    capnp::MallocMessageBuilder envelopeMessage(kBuilderFirstSegmentWords);
     auto envelope = envelopeMessage.initRoot<wire::Envelope>();
     MessageId id = outputId(facts_, index);
     envelope.setId(kj::arrayPtr(id.bytes.data(), id.bytes.size()));
@@ -134,7 +134,7 @@ capnp::MessageBuilder& Context::addOutput(std::uint64_t messageType, std::string
                                           TimePoint deliverAt) {
   auto& outputs = invocation_.outputs_;
   outputs.push_back({messageType, std::string(destination), deliverAt,
-                     std::make_unique<capnp::MallocMessageBuilder>()});
+                     std::make_unique<capnp::MallocMessageBuilder>(kBuilderFirstSegmentWords)});
   return *outputs.back().message;
 }
 

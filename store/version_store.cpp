@@ -378,7 +378,7 @@ void VersionStore::append(Txn& txn, std::uint64_t entity, std::uint64_t version,
                               std::to_string(earlier ? earlier->version : 0) + ")");
   }
 
-  capnp::MallocMessageBuilder message;
+  capnp::MallocMessageBuilder message(kBuilderFirstSegmentWords);
   auto record = message.initRoot<records::HistoryRecord>();
   record.setHandlerId({entry.handlerId.data(), entry.handlerId.size()});
   record.setHandlerVersion(entry.handlerVersion);

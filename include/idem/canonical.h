@@ -14,6 +14,12 @@ namespace idem {
 
 using Words = kj::Array<capnp::word>;
 
+// First-segment size of the message builders idem creates per message (states, outputs,
+// envelopes, history records). Cap'n Proto's default, 1024 words, is calloc'ed: 8 KiB zeroed per
+// builder, which was 40% of the pipeline's instructions (docs/benchmarks.md). A larger message
+// just gets further segments; canonical bytes do not depend on how the builder was segmented.
+inline constexpr unsigned kBuilderFirstSegmentWords = 64;
+
 // The canonical bytes of `reader`'s struct.
 template <typename Reader>
 Words canonicalOf(Reader reader) {

@@ -27,7 +27,7 @@ Bytes edgeEnvelope(const EdgeAddress& address, std::uint64_t messageType,
 // The canonical envelope of an M filled in by `fill(M::Builder)`.
 template <typename M, typename Fill>
 Bytes edgeMessage(const EdgeAddress& address, Fill fill) {
-  capnp::MallocMessageBuilder message;
+  capnp::MallocMessageBuilder message(kBuilderFirstSegmentWords);
   auto root = message.initRoot<M>();
   fill(root);
   return edgeEnvelope(address, capnp::typeId<M>(), canonicalOf(root.asReader()));

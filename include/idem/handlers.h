@@ -60,7 +60,7 @@ struct RegisteredHandler {
 template <typename State>
 Words runOnState(kj::ArrayPtr<const capnp::word> state,
                  const std::function<void(typename State::Builder)>& body) {
-  capnp::MallocMessageBuilder message;
+  capnp::MallocMessageBuilder message(kBuilderFirstSegmentWords);
   if (state.size() == 0) {
     message.initRoot<State>();
   } else {

@@ -1,0 +1,58 @@
+// The benchmarks idem-bench runs. Each measures idem and its baseline in the same run, repeats
+// `runs` times and returns table rows of the medians.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bench/harness.h"
+
+namespace idem::bench {
+
+struct Settings {
+  std::uint64_t messages = 100'000;  // timed messages per run
+  std::uint64_t entities = 10'000;
+  std::size_t batch = 256;  // inputs per transaction (idem and baselines alike)
+  bool durable = true;
+  unsigned runs = 3;
+  bool smoke = false;  // tiny counts, one run: checks that every benchmark still works
+};
+
+// Throughput figures of one run: messages/s and per-message latency percentiles.
+struct Figures {
+  double perSecond = 0;
+  double p50Ms = 0;
+  double p99Ms = 0;
+};
+Figures medianOf(const std::vector<Figures>& runs);
+
+// One run of the counter endpoint over MemoryTransport (store only): settings.entities warm-up
+// messages, then settings.messages timed ones, batch by batch. When `liveBytes` is given, it
+// receives the bytes in the store's pages per named database (and "total") after the run.
+Figures runIdemOverMemory(const Settings& settings,
+                          std::map<std::string, std::uint64_t>* liveBytes = nullptr);
+
+// End to end, trivial handler: the pipeline over MemoryTransport (store only) and over the
+// embedded bus (store + bus), against raw LMDB writing the same records in the same batches,
+// and against a bus-only relay. Also returns the median bus throughput (messages/s).
+// busOnly: one idem run over the bus and nothing else (for profilers).
+std::vector<Row> runEndToEnd(const Settings& settings, double& busMessagesPerSecond,
+                             bool busOnly = false);
+
+// p99 latency with a paced sender at `fraction` of `maxMessagesPerSecond` over the bus.
+std::vector<Row> runLatencyUnderLoad(const Settings& settings, double maxMessagesPerSecond,
+                                     double fraction = 0.5);
+
+// idem against an outbox strategy on LMDB: throughput and bytes stored per message.
+std::vector<Row> runOutbox(const Settings& settings);
+
+// Duplicates 1, 100, 10,000 versions behind the head against first processing.
+std::vector<Row> runDuplicates(const Settings& settings);
+
+// Open a store with 100k / 1M history entries and process the next message.
+std::vector<Row> runRecovery(const Settings& settings, std::uint64_t largeHistory = 1'000'000);
+
+}  // namespace idem::bench

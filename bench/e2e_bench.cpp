@@ -1,0 +1,216 @@
+// End to end: the pipeline over MemoryTransport (store only) and over the embedded bus (store +
+// bus, sender and observer in other threads), beside raw LMDB writing the same records in the
+// same batches and a bus-only relay (consume, publish, ack; no state).
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <thread>
+
+#include "bench/bench_endpoint.h"
+#include "bench/benchmarks.h"
+#include "bench/bus_rig.h"
+#include "bench/raw_lmdb.h"
+#include "idem/canonical.h"
+#include "idem/embedded_transport.h"
+#include "idem/endpoint.h"
+#include "store/records.capnp.h"
+
+namespace idem::bench {
+
+namespace {
+
+// Sizes of the records idem writes per message, from a real envelope: the history value (a
+// canonical HistoryRecord holding the input envelope), the snapshot (canonical Counter) and the
+// applied entry (16-byte id -> entity, version).
+struct RecordSizes {
+  std::size_t history = 0;
+  std::size_t snapshot = 0;
+};
+
+RecordSizes recordSizes() {
+  RecordSizes sizes;
+  const Bytes envelope = incrementEnvelope(123456, 4321);
+  capnp::MallocMessageBuilder message;
+  auto record = message.initRoot<store::records::HistoryRecord>();
+  record.setHandlerId("increment");
+  record.setHandlerVersion(1);
+  record.setOutputCount(1);
+  record.setRecordedAtNs(1'770'000'000'000'000'000);
+  std::array<kj::byte, 32> digest{};
+  record.setOutputDigest(kj::arrayPtr(digest.data(), digest.size()));
+  record.setStateChanged(true);
+  record.setInput(
+      kj::arrayPtr(reinterpret_cast<const kj::byte*>(envelope.data()), envelope.size()));
+  sizes.history = canonicalOf(record.asReader()).size() * sizeof(capnp::word);
+  capnp::MallocMessageBuilder state;
+  state.initRoot<Counter>().setValue(12345);
+  sizes.snapshot = canonicalOf(state.getRoot<Counter>().asReader()).size() * sizeof(capnp::word);
+  return sizes;
+}
+
+}  // namespace
+
+Figures runIdemOverMemory(const Settings& s, std::map<std::string, std::uint64_t>* liveBytes) {
+  ScratchDir dir("e2e-memory");
+  MemoryTransport transport;
+  EndpointOptions options;
+  options.storeDirectory = dir.path() / "store";
+  options.batchSize = s.batch;
+  options.durable = s.durable;
+  options.batchWait = std::chrono::milliseconds{0};
+  std::optional<Endpoint> endpoint(std::in_place, counterHandlers(), transport, options);
+  // Warm-up: every entity gets its first version (creation is not the steady state).
+  for (std::uint64_t e = 1; e <= s.entities; ++e) transport.inject(incrementEnvelope(e, e, "warm"));
+  while (transport.pending() > 0) endpoint->processBatch();
+
+  for (std::uint64_t i = 0; i < s.messages; ++i) {
+    transport.inject(incrementEnvelope(i, entityOf(i, s.entities)));
+  }
+  std::vector<double> latencies;
+  latencies.reserve(s.messages);
+  const auto start = Clock::now();
+  while (transport.pending() > 0) {
+    const auto batchStart = Clock::now();
+    const std::size_t n = endpoint->processBatch();
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - batchStart).count();
+    latencies.insert(latencies.end(), n, ms);
+  }
+  const double seconds = secondsSince(start);
+  if (transport.failures() > 0) throw std::runtime_error("e2e: inputs failed");
+  endpoint.reset();  // closes the store, so that its pages can be counted
+  if (liveBytes) *liveBytes = RawLmdb(options.storeDirectory, false).pageBytes();
+  return {static_cast<double>(s.messages) / seconds, percentile(latencies, 50),
+          percentile(latencies, 99)};
+}
+
+namespace {
+
+// Raw LMDB writing what idem writes per message (history + snapshot + applied, same key
+// layouts, same ids, same value sizes) in the same batch sizes: the physical limit of the store.
+Figures rawStore(const Settings& s, const RecordSizes& sizes) {
+  ScratchDir dir("e2e-raw");
+  RawLmdb env(dir.path(), s.durable);
+  const MDB_dbi history = env.db("history");
+  const MDB_dbi snapshots = env.db("snapshots");
+  const MDB_dbi applied = env.db("applied");
+  const std::vector<std::byte> historyValue(sizes.history, std::byte{0x5a});
+  const std::vector<std::byte> snapshotValue(sizes.snapshot, std::byte{0x3c});
+  std::vector<std::uint64_t> head(s.entities + 1, 0);
+  auto writeOne = [&](MDB_txn* txn, const MessageId& id, std::uint64_t entity) {
+    const auto where = key16(entity, ++head[entity]);
+    put(txn, history, where, historyValue);
+    put(txn, snapshots, where, snapshotValue);
+    put(txn, applied, std::as_bytes(std::span(id.bytes)), where);
+  };
+  for (std::uint64_t first = 1; first <= s.entities; first += s.batch) {
+    env.write([&](MDB_txn* txn) {
+      for (std::uint64_t e = first; e < first + s.batch && e <= s.entities; ++e) {
+        writeOne(txn, MessageId::forEdge("bench", "warm/" + std::to_string(e)), e);
+      }
+    });
+  }
+  std::vector<MessageId> ids(s.messages);
+  for (std::uint64_t i = 0; i < s.messages; ++i) {
+    ids[i] = MessageId::forEdge("bench", "/" + std::to_string(i));
+  }
+  std::vector<double> latencies;
+  const auto start = Clock::now();
+  for (std::uint64_t first = 0; first < s.messages; first += s.batch) {
+    const auto batchStart = Clock::now();
+    const std::uint64_t end = std::min<std::uint64_t>(first + s.batch, s.messages);
+    env.write([&](MDB_txn* txn) {
+      for (std::uint64_t i = first; i < end; ++i) writeOne(txn, ids[i], entityOf(i, s.entities));
+    });
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - batchStart).count();
+    latencies.insert(latencies.end(), end - first, ms);
+  }
+  const double seconds = secondsSince(start);
+  return {static_cast<double>(s.messages) / seconds, percentile(latencies, 50),
+          percentile(latencies, 99)};
+}
+
+std::string describe(const Figures& f, const char* unit, const char* latencyKind) {
+  return thousands(f.perSecond) + " " + unit + "  " + latencyKind + " p50 " + fixed(f.p50Ms, 2) +
+         " ms p99 " + fixed(f.p99Ms, 2) + " ms";
+}
+
+}  // namespace
+
+Figures medianOf(const std::vector<Figures>& runs) {
+  std::vector<double> a, b, c;
+  for (const Figures& f : runs) {
+    a.push_back(f.perSecond);
+    b.push_back(f.p50Ms);
+    c.push_back(f.p99Ms);
+  }
+  return {median(a), median(b), median(c)};
+}
+
+std::vector<Row> runEndToEnd(const Settings& s, double& busMessagesPerSecond, bool busOnly) {
+  if (busOnly) {
+    busMessagesPerSecond = runOverBus(s, BusWorker::kEndpoint, 0).perSecond;
+    return {};
+  }
+  const RecordSizes sizes = recordSizes();
+  std::vector<Figures> memory, raw, bus, relay;
+  for (unsigned run = 0; run < s.runs; ++run) {
+    memory.push_back(runIdemOverMemory(s));
+    raw.push_back(rawStore(s, sizes));
+    BusRun b = runOverBus(s, BusWorker::kEndpoint, 0);
+    bus.push_back({b.perSecond, percentile(b.latenciesMs, 50), percentile(b.latenciesMs, 99)});
+    BusRun r = runOverBus(s, BusWorker::kRelay, 0);
+    relay.push_back({r.perSecond, percentile(r.latenciesMs, 50), percentile(r.latenciesMs, 99)});
+  }
+  const Figures m = medianOf(memory), w = medianOf(raw), b = medianOf(bus), r = medianOf(relay);
+  busMessagesPerSecond = b.perSecond;
+  const std::string shape = std::to_string(s.entities) + " entities, batch " +
+                            std::to_string(s.batch) + (s.durable ? ", durable" : ", NOT durable");
+  const std::string rawText = "raw LMDB " + describe(w, "rec/s", "batch") + " (" +
+                              std::to_string(sizes.history) + "+" + std::to_string(sizes.snapshot) +
+                              "+32 B/msg)";
+  std::vector<Row> rows;
+  rows.push_back({"E2E store only (MemoryTransport), " + shape, describe(m, "msg/s", "batch"),
+                  rawText, m.perSecond / w.perSecond, ">= 0.5x raw, >= 40,000/s",
+                  m.perSecond >= 0.5 * w.perSecond && m.perSecond >= 40'000 ? "met" : "NOT met"});
+  rows.push_back({"E2E embedded bus (send -> output observed), " + shape,
+                  describe(b, "msg/s", "e2e"), rawText, b.perSecond / w.perSecond,
+                  ">= 0.5x raw, >= 40,000/s",
+                  b.perSecond >= 0.5 * w.perSecond && b.perSecond >= 40'000 ? "met" : "NOT met"});
+  rows.push_back({"E2E embedded bus vs bus-only relay (no store), " + shape,
+                  describe(b, "msg/s", "e2e"), "relay " + describe(r, "msg/s", "e2e"),
+                  b.perSecond / r.perSecond, "(where time goes)", "info"});
+  return rows;
+}
+
+std::vector<Row> runLatencyUnderLoad(const Settings& s, double maxMessagesPerSecond,
+                                     double fraction) {
+  const double rate = maxMessagesPerSecond * fraction;
+  // About five seconds of paced traffic per run (at least 1,000 messages, at most --messages).
+  Settings paced = s;
+  paced.messages = std::clamp<std::uint64_t>(static_cast<std::uint64_t>(rate * 5), 1'000,
+                                             std::max<std::uint64_t>(s.messages, 1'000));
+  if (s.smoke) paced.messages = s.messages;
+  std::vector<double> idemP99, idemP50, relayP99, relayP50, idemRate;
+  for (unsigned run = 0; run < s.runs; ++run) {
+    BusRun b = runOverBus(paced, BusWorker::kEndpoint, rate);
+    BusRun r = runOverBus(paced, BusWorker::kRelay, rate);
+    idemP50.push_back(percentile(b.latenciesMs, 50));
+    idemP99.push_back(percentile(b.latenciesMs, 99));
+    relayP50.push_back(percentile(r.latenciesMs, 50));
+    relayP99.push_back(percentile(r.latenciesMs, 99));
+    idemRate.push_back(b.perSecond);
+  }
+  const double p99 = median(idemP99);
+  return {
+      {"Latency under load: paced at " + fixed(fraction * 100, 0) +
+           "% of max = " + thousands(rate) + " msg/s",
+       "p50 " + fixed(median(idemP50), 2) + " ms p99 " + fixed(p99, 2) + " ms (" +
+           thousands(median(idemRate)) + " msg/s)",
+       "relay p50 " + fixed(median(relayP50), 2) + " ms p99 " + fixed(median(relayP99), 2) + " ms",
+       median(relayP99) > 0 ? p99 / median(relayP99) : 0, "p99 <= 10 ms",
+       p99 <= 10 ? "met" : "NOT met"}};
+}
+
+}  // namespace idem::bench

@@ -1,0 +1,97 @@
+// idem-bench: runs the benchmarks of bench/ and prints one table, idem beside its baseline.
+//   idem-bench [--messages N] [--entities N] [--batch N] [--no-durable] [--runs N] [--smoke]
+//              [e2e latency outbox duplicates recovery ...]
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <set>
+
+#include "bench/benchmarks.h"
+
+int main(int argc, char** argv) {
+  using namespace idem::bench;
+  Settings s;
+  bool noDurable = false;
+  std::uint64_t history = 1'000'000;
+  std::vector<std::string> only;
+  CLI::App app("idem benchmarks: idem and its baseline side by side, medians of --runs runs");
+  app.add_option("--messages", s.messages, "timed messages per run")->capture_default_str();
+  app.add_option("--entities", s.entities, "entities the messages spread over")
+      ->capture_default_str();
+  app.add_option("--batch", s.batch, "inputs per transaction (idem and baselines)")
+      ->capture_default_str();
+  app.add_flag("--no-durable", noDurable, "commits are not fsynced (idem and baselines)");
+  app.add_option("--runs", s.runs, "runs per row; the table shows medians")->capture_default_str();
+  app.add_option("--history", history, "history entries of the large recovery store")
+      ->capture_default_str();
+  app.add_flag("--smoke", s.smoke, "tiny counts, one run, no targets: checks every benchmark runs");
+  app.add_option("benchmarks", only,
+                 "e2e latency outbox duplicates recovery (default: all); profile-store, "
+                 "profile-bus: one idem run each, for profilers");
+  CLI11_PARSE(app, argc, argv);
+  s.durable = !noDurable;
+  if (s.smoke) {
+    s.messages = 300;
+    s.entities = 50;
+    s.batch = 32;
+    s.runs = 1;
+    history = 2'000;
+  }
+  const std::set<std::string> chosen(only.begin(), only.end());
+  auto wanted = [&](const char* name) { return chosen.empty() || chosen.contains(name); };
+
+  std::vector<Row> rows;
+  try {
+    // Single idem runs without baselines, for profilers (not part of the default set).
+    if (chosen.contains("profile-store")) {
+      const Figures f = runIdemOverMemory(s);
+      rows.push_back({"profile: idem over MemoryTransport", thousands(f.perSecond) + " msg/s", "-",
+                      0, "-", "info"});
+    }
+    if (chosen.contains("profile-bus")) {
+      double rate = 0;
+      runEndToEnd(s, rate, /*busOnly=*/true);
+      rows.push_back(
+          {"profile: idem over the embedded bus", thousands(rate) + " msg/s", "-", 0, "-", "info"});
+    }
+    double busRate = 0;
+    if (wanted("e2e") || wanted("latency")) {
+      auto e2e = runEndToEnd(s, busRate);
+      if (wanted("e2e")) rows.insert(rows.end(), e2e.begin(), e2e.end());
+    }
+    if (wanted("latency")) {
+      auto r = runLatencyUnderLoad(s, busRate);
+      rows.insert(rows.end(), r.begin(), r.end());
+    }
+    if (wanted("outbox")) {
+      auto r = runOutbox(s);
+      rows.insert(rows.end(), r.begin(), r.end());
+    }
+    if (wanted("duplicates")) {
+      auto r = runDuplicates(s);
+      rows.insert(rows.end(), r.begin(), r.end());
+    }
+    if (wanted("recovery")) {
+      auto r = runRecovery(s, history);
+      rows.insert(rows.end(), r.begin(), r.end());
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "idem-bench: " << e.what() << "\n";
+    return 1;
+  }
+  if (s.smoke) {
+    for (Row& row : rows) row.verdict = "smoke";
+  }
+  if (chosen.empty()) {
+    rows.push_back({"Retention: store size after 10M vs 1M messages", "not implemented", "-", 0,
+                    "<= 2x", "not implemented"});
+    rows.push_back({"NATS end to end vs raw nats.c relay", "not implemented yet", "-", 0, ">= 0.6x",
+                    "not implemented"});
+  }
+  printTable("idem-bench: " + std::to_string(s.messages) + " messages, " +
+                 std::to_string(s.entities) + " entities, batch " + std::to_string(s.batch) +
+                 (s.durable ? ", durable" : ", not durable") + ", median of " +
+                 std::to_string(s.runs) + " run(s)" +
+                 (s.smoke ? " [SMOKE: figures meaningless]" : ""),
+             rows);
+  return 0;
+}
