@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   idem::tools::addErrorsCommand(cli, exitCode);
   idem::tools::addDemoCommand(cli, exitCode);
   idem::tools::addInspectCommand(cli, exitCode);
+  idem::tools::addAuditCommand(cli, exitCode);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
