@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   idem::tools::addDemoCommand(cli, exitCode);
   idem::tools::addInspectCommand(cli, exitCode);
   idem::tools::addAuditCommand(cli, exitCode);
+  idem::tools::addReplayCommand(cli, exitCode);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -23,10 +23,10 @@ store::StoreOptions readOnlyOptions() {
   return options;
 }
 
-// The handlers of app endpoint `appEndpoint`, named after the store's endpoint `storeEndpoint`
-// (output ids are derived from the endpoint's name).
-Handlers handlersFor(const App& app, const std::string& appEndpoint,
-                     const std::string& storeEndpoint) {
+}  // namespace
+
+Handlers endpointHandlers(const App& app, const std::string& appEndpoint,
+                          const std::string& storeEndpoint) {
   for (const AppEndpoint& e : app.endpoints) {
     if (e.name == appEndpoint) {
       Handlers handlers(storeEndpoint);
@@ -36,6 +36,8 @@ Handlers handlersFor(const App& app, const std::string& appEndpoint,
   }
   return app.handlers(appEndpoint);  // throws, naming the app's endpoints
 }
+
+namespace {
 
 std::string hexOfData(capnp::Data::Reader data) { return hexOf({data.begin(), data.size()}); }
 
@@ -78,8 +80,8 @@ std::string formatTimeNs(std::int64_t ns) {
 StoreView::StoreView(const std::filesystem::path& dir, const App& app, std::string endpoint)
     : app_(app),
       store_(dir, "", readOnlyOptions()),
-      handlers_(handlersFor(app, endpoint.empty() ? store_.endpointName() : endpoint,
-                            store_.endpointName())) {
+      handlers_(endpointHandlers(app, endpoint.empty() ? store_.endpointName() : endpoint,
+                                 store_.endpointName())) {
   for (const auto& handler : handlers_.all()) {
     stateSchemas_.emplace(handler->entityType, handler->stateSchema);
   }
@@ -179,27 +181,10 @@ nlohmann::json StoreView::outputsAt(const EntityRow& entity, std::uint64_t versi
       fail(ErrorKind::kPermanent, entity.name.entityType + "/" + entity.name.key +
                                       " has no version " + std::to_string(version));
     }
-    const auto* handler = handlers_.findBySpec(entry->handlerId, entry->handlerVersion);
-    if (handler == nullptr) {
-      fail(ErrorKind::kPermanent, "version " + std::to_string(version) + " was recorded by " +
-                                      std::string(entry->handlerId) + " v" +
-                                      std::to_string(entry->handlerVersion) +
-                                      ", which these handlers do not register");
-    }
     detail::StateLoader loader(store_, handlers_);
     detail::LoadedState before = loader.load(txn, entity.number, version - 1);
-    CanonicalReader envelopeReader(entry->input, "recorded input envelope");
-    auto envelope = envelopeReader.root<wire::Envelope>();
-    auto payload = envelope.getPayload();
-    CanonicalReader payloadReader(
-        {reinterpret_cast<const std::byte*>(payload.begin()), payload.size()}, "recorded payload");
-    detail::RunInput input{handler,
-                           handlers_.endpointName(),
-                           entity.name.key,
-                           envelope,
-                           payloadReader.root<capnp::AnyStruct>(),
-                           entry->recordedAtNs};
-    detail::RunResult result = detail::runHandler(input, before.words());
+    detail::RunResult result =
+        detail::rerunRecorded(handlers_, *entry, entity.name, version, before.words());
     json = {{"version", version},
             {"digestMatches", result.emitted.digest == entry->outputDigest &&
                                   result.emitted.messages.size() == entry->outputCount},

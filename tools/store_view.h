@@ -96,6 +96,12 @@ class StoreView {
   std::map<std::uint64_t, capnp::StructSchema> messageSchemas_;           // of the whole app
 };
 
+// The handlers that `app` registers for its endpoint `appEndpoint`, named `storeEndpoint` (the
+// name output ids are derived from). Throws idem::Error (permanent) when there is no such
+// endpoint. The result runs the app's code: it must not outlive `app`.
+Handlers endpointHandlers(const App& app, const std::string& appEndpoint,
+                          const std::string& storeEndpoint);
+
 // Lowercase hex of `bytes`.
 std::string hexOf(std::span<const std::uint8_t> bytes);
 // "2024-05-01T12:00:00.123456789Z"
