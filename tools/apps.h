@@ -26,7 +26,7 @@ struct AppEndpoint {
 struct App {
   std::string name;
   std::vector<AppEndpoint> endpoints;
-  std::shared_ptr<void> module;  // the dlopen() handle of a loaded module; null when built in
+  std::shared_ptr<void> module{};  // the dlopen() handle of a loaded module; null when built in
 
   // The handlers of `endpoint`. Throws idem::Error (permanent) naming the known endpoints when
   // the app has no such endpoint.
