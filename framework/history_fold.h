@@ -16,6 +16,7 @@ struct FoldedVersion {
   std::uint64_t version = 0;
   const store::HistoryEntry* entry = nullptr;  // as recorded
   const RunResult* result = nullptr;           // as re-derived: the state after, the outputs
+  const RegisteredHandler* handler = nullptr;  // the handler that re-derived it
   kj::ArrayPtr<const capnp::word> stateBefore;
   bool digestMatches = false;  // re-derived outputs hash to the recorded digest
 };
@@ -24,5 +25,15 @@ struct FoldedVersion {
 // a version's handler is no longer registered; handler exceptions propagate.
 void foldHistory(const store::VersionStore& store, store::Txn& txn, const Handlers& handlers,
                  std::uint64_t entity, const std::function<void(const FoldedVersion&)>& visit);
+
+// Picks the handler that re-runs a recorded entry whose input has `messageType`; nullptr: none.
+using HandlerChoice = std::function<const RegisteredHandler*(const store::HistoryEntry& entry,
+                                                             std::uint64_t messageType)>;
+// The same fold with each version's handler picked by `choose` instead of by the recorded id and
+// version: for what-if replays of other handler code (e.g. by message type). `handlers` names the
+// endpoint (output ids). Throws idem::Error (permanent) when `choose` returns nullptr.
+void foldHistory(const store::VersionStore& store, store::Txn& txn, const Handlers& handlers,
+                 std::uint64_t entity, const HandlerChoice& choose,
+                 const std::function<void(const FoldedVersion&)>& visit);
 
 }  // namespace idem::detail

@@ -197,8 +197,16 @@ Bytes Cursor::value() const noexcept { return fromVal(value_); }
 LmdbEnv::LmdbEnv(std::filesystem::path dir, const EnvOptions& options)
     : dir_(std::move(dir)), file_(dir_ / "data.mdb"), options_(options) {
   std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
-  if (ec) fail(ErrorKind::kPermanent, dir_.string() + ": cannot create directory: " + ec.message());
+  if (options_.readOnly) {
+    if (!std::filesystem::exists(file_, ec)) {
+      fail(ErrorKind::kPermanent, file_.string() + ": no such file (opening read-only)");
+    }
+  } else {
+    std::filesystem::create_directories(dir_, ec);
+    if (ec) {
+      fail(ErrorKind::kPermanent, dir_.string() + ": cannot create directory: " + ec.message());
+    }
+  }
 
   // A file shorter than its two meta pages would be read past its end: refuse before mapping.
   const auto sizeBefore = std::filesystem::file_size(file_, ec);
@@ -209,10 +217,14 @@ LmdbEnv::LmdbEnv(std::filesystem::path dir, const EnvOptions& options)
 
   checkMdb(mdb_env_create(&env_), "mdb_env_create", file_);
   try {
-    checkMdb(mdb_env_set_mapsize(env_, options_.initialMapBytes), "mdb_env_set_mapsize", file_);
+    // Read-only: keep the size the file records (0), so that opening never changes it.
+    if (!options_.readOnly) {
+      checkMdb(mdb_env_set_mapsize(env_, options_.initialMapBytes), "mdb_env_set_mapsize", file_);
+    }
     checkMdb(mdb_env_set_maxreaders(env_, options_.maxReaders), "mdb_env_set_maxreaders", file_);
     checkMdb(mdb_env_set_maxdbs(env_, options_.maxDbs), "mdb_env_set_maxdbs", file_);
-    const unsigned flags = MDB_NOTLS | (options_.durable ? 0u : unsigned{MDB_NOSYNC});
+    const unsigned flags = MDB_NOTLS | (options_.durable ? 0u : unsigned{MDB_NOSYNC}) |
+                           (options_.readOnly ? unsigned{MDB_RDONLY} : 0u);
     checkMdb(mdb_env_open(env_, dir_.c_str(), flags, 0644), "mdb_env_open", file_);
 
     // Pages past the end of the file would SIGBUS when touched. A file shorter than the last
@@ -264,6 +276,7 @@ std::optional<MDB_dbi> LmdbEnv::openDb(Txn& txn, const char* name, bool create) 
 }
 
 void LmdbEnv::write(const std::function<void(Txn&)>& body) {
+  if (options_.readOnly) fail(ErrorKind::kBug, file_.string() + " was opened read-only: no writes");
   for (;;) {
     switch (tryWrite(body)) {
       case Retry::kNo:
@@ -331,6 +344,24 @@ void LmdbEnv::read(const std::function<void(Txn&)>& body) const {
     Txn txn(*this, raw, true);
     body(txn);
     return;  // ~Txn aborts: read-only transactions have nothing to commit
+  }
+}
+
+void LmdbEnv::readKeepingDbs(const std::function<void(Txn&)>& body) {
+  for (;;) {
+    std::shared_lock lock(resizeLock_);
+    MDB_txn* raw = nullptr;
+    const int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &raw);
+    if (rc == MDB_MAP_RESIZED) {
+      lock.unlock();
+      adoptResize();
+      continue;
+    }
+    checkMdb(rc, "mdb_txn_begin(read-only)", file_);
+    Txn txn(*this, raw, true);
+    body(txn);
+    txn.commit();  // a read-only commit writes nothing; it keeps the handles opened in it
+    return;
   }
 }
 

@@ -33,6 +33,9 @@ struct EnvOptions {
   unsigned maxReaders = 126;
   unsigned maxDbs = 8;
   bool durable = true;  // false: MDB_NOSYNC (benchmarks and tests only)
+  // MDB_RDONLY: an existing environment, never written, never grown; the map size is the one the
+  // file records. LMDB still takes a reader slot in lock.mdb (except on a read-only filesystem).
+  bool readOnly = false;
 };
 
 // Thrown by the translation for MDB_MAP_FULL. Not an std::exception, so that handler code catching
@@ -137,13 +140,18 @@ class LmdbEnv {
   const std::filesystem::path& file() const noexcept { return file_; }
   MDB_env* raw() const noexcept { return env_; }
 
-  // Runs `body` in one write transaction and commits it (durably unless options.durable is false).
+  // Runs `body` in one write transaction and commits it. Throws Error kBug when the environment
+  // was opened read-only. (durably unless options.durable is false).
   // On MDB_MAP_FULL from a put or the commit, aborts, grows the map (doubling, capped at
   // maxMapBytes) and runs `body` again from the start. An exception from `body` aborts.
   // Throws Error kOverloaded when the map is full at maxMapBytes or the disk is full.
   void write(const std::function<void(Txn&)>& body);
   // Runs `body` in a read-only snapshot transaction.
   void read(const std::function<void(Txn&)>& body) const;
+  // Runs `body` in a read-only transaction that is then committed, so that database handles it
+  // opened with openDb(txn, name, false) stay valid for the environment's lifetime. For
+  // environments opened read-only, which cannot run write().
+  void readKeepingDbs(const std::function<void(Txn&)>& body);
 
   // Opens the named database `name` in `txn` (the handle is valid for the environment's lifetime
   // once `txn` commits). With `create`, creates it (write transactions only); without, returns

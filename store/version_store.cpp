@@ -140,7 +140,7 @@ void writeFileAtomically(const std::filesystem::path& path, const std::string& c
 struct VersionStore::Impl {
   Impl(std::filesystem::path d, const StoreOptions& o)
       : env(std::move(d),
-            EnvOptions{o.initialMapBytes, o.maxMapBytes, o.maxReaders, 8, o.durable}) {}
+            EnvOptions{o.initialMapBytes, o.maxMapBytes, o.maxReaders, 8, o.durable, o.readOnly}) {}
 
   LmdbEnv env;
   std::string endpoint;
@@ -184,6 +184,10 @@ VersionStore::VersionStore(std::filesystem::path dir, std::string endpointName,
   impl_ = std::make_unique<Impl>(dir, options);
   impl_->endpoint = std::move(endpointName);
   Impl& s = *impl_;
+  if (options.readOnly) {
+    openReadOnly();
+    return;
+  }
   s.env.write([&](Txn& txn) {
     std::optional<MDB_dbi> meta = s.env.openDb(txn, "meta", false);
     if (!meta) {
@@ -228,9 +232,44 @@ VersionStore::VersionStore(std::filesystem::path dir, std::string endpointName,
   }
 }
 
+void VersionStore::openReadOnly() {
+  Impl& s = *impl_;
+  s.env.readKeepingDbs([&](Txn& txn) {
+    const auto open = [&](const char* name) {
+      const std::optional<MDB_dbi> dbi = s.env.openDb(txn, name, false);
+      if (!dbi) {
+        fail(ErrorKind::kPermanent,
+             s.env.file().string() + " is not an idem version store (no database '" + name + "')");
+      }
+      return *dbi;
+    };
+    s.meta = open("meta");
+    const std::optional<std::string> format = findMeta(txn, "format");
+    if (format != kFormat) {
+      fail(ErrorKind::kPermanent,
+           s.env.file().string() + " is not an idem version store of format " +
+               std::string(kFormat) + " (format: '" + format.value_or("none") + "')");
+    }
+    const std::optional<std::string> owner = findMeta(txn, "endpoint");
+    if (!owner || (!s.endpoint.empty() && owner != s.endpoint)) {
+      fail(ErrorKind::kPermanent, s.env.file().string() + " belongs to endpoint '" +
+                                      owner.value_or("?") + "', not to '" + s.endpoint + "'");
+    }
+    s.endpoint = *owner;
+    s.entities = open("entities");
+    s.entityNames = open("entity-names");
+    s.history = open("history");
+    s.snapshots = open("snapshots");
+    s.applied = open("applied");
+    s.unpublished = open("unpublished");
+  });
+}
+
 VersionStore::~VersionStore() = default;
 
 const std::filesystem::path& VersionStore::directory() const { return impl_->env.directory(); }
+
+const std::string& VersionStore::endpointName() const { return impl_->endpoint; }
 
 void VersionStore::write(const std::function<void(Txn&)>& body) { impl_->env.write(body); }
 

@@ -23,6 +23,10 @@ struct StoreOptions {
   std::size_t maxMapBytes = std::size_t{1} << 40;       // MDB_MAP_FULL beyond this is an error
   unsigned maxReaders = 126;
   bool durable = true;  // false: commits are not fsynced (benchmarks and tests only)
+  // Opens an existing store for reading only (MDB_RDONLY): write() throws, nothing is created,
+  // the file never grows and no write access to data.mdb is needed (lock.mdb is still used for
+  // the reader table, except on a read-only filesystem). For tools reading a live store.
+  bool readOnly = false;
 };
 
 // Where an input was applied: the entity and the version it produced.
@@ -67,17 +71,22 @@ class VersionStore {
   // file, when it is not an LMDB file, not an idem version store of this format, belongs to
   // another endpoint, is truncated, or when the marker says a store existed but its data file is
   // missing or empty.
+  // With options.readOnly, the store must exist, and an empty `endpointName` accepts the store's
+  // own endpoint (endpointName() then tells which).
   VersionStore(std::filesystem::path dir, std::string endpointName, StoreOptions options = {});
   ~VersionStore();
   VersionStore(const VersionStore&) = delete;
   VersionStore& operator=(const VersionStore&) = delete;
 
   const std::filesystem::path& directory() const;
+  // The endpoint the store belongs to (meta "endpoint").
+  const std::string& endpointName() const;
 
   // Runs `body` in one write transaction, then commits durably. If the map fills up, the
   // transaction is aborted, the map grown and `body` run again from the start, so `body` must
   // reset whatever it computes outside the transaction. An exception from `body` aborts.
-  // Throws idem::Error: overloaded on disk full or map at maxMapBytes; bug on other LMDB errors.
+  // Throws idem::Error: overloaded on disk full or map at maxMapBytes; bug on other LMDB errors
+  // and when the store was opened read-only.
   void write(const std::function<void(Txn&)>& body);
   // Runs `body` in a read-only snapshot transaction.
   void read(const std::function<void(Txn&)>& body) const;
@@ -130,6 +139,8 @@ class VersionStore {
   Stats stats() const;
 
  private:
+  void openReadOnly();  // the constructor's read-only path: opens the existing databases
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

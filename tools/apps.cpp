@@ -38,9 +38,8 @@ App::MessageType App::messageType(std::string_view wanted) const {
     if (shortName == wanted || fullName == wanted) return t;
     known += (known.empty() ? "" : ", ") + std::string(shortName);
   }
-  fail(ErrorKind::kPermanent,
-       "app " + name + " handles no message type '" + std::string(wanted) + "' (known: " + known +
-           ")");
+  fail(ErrorKind::kPermanent, "app " + name + " handles no message type '" + std::string(wanted) +
+                                  "' (known: " + known + ")");
 }
 
 std::optional<App::MessageType> App::findMessageType(std::uint64_t typeId) const {
@@ -55,12 +54,14 @@ const std::vector<App>& builtInApps() {
       {"bank",
        {{bank::kAccounts, bank::registerAccounts},
         {bank::kTransfers, bank::registerTransfers},
-        {bank::kNotifications, bank::registerNotifications}}},
+        {bank::kNotifications, bank::registerNotifications}},
+       nullptr},
       {"orders",
        {{orders::kOrders, orders::registerOrders},
         {orders::kInventory, orders::registerInventory},
         {orders::kPayments, orders::registerPayments},
-        {orders::kShipping, orders::registerShipping}}},
+        {orders::kShipping, orders::registerShipping}},
+       nullptr},
   };
   return kApps;
 }

@@ -4,7 +4,9 @@
 
 #include <capnp/schema.h>
 
+#include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,9 +21,12 @@ struct AppEndpoint {
   std::function<void(Handlers&)> registerHandlers;
 };
 
+// An application: built in, or loaded from a handler module. Handlers made by an App run code
+// of its module: they must not outlive the App (copies share the module, unloaded with the last).
 struct App {
   std::string name;
   std::vector<AppEndpoint> endpoints;
+  std::shared_ptr<void> module{};  // the dlopen() handle of a loaded module; null when built in
 
   // The handlers of `endpoint`. Throws idem::Error (permanent) naming the known endpoints when
   // the app has no such endpoint.
@@ -43,5 +48,14 @@ struct App {
 const std::vector<App>& builtInApps();
 // Throws idem::Error (permanent) naming the known apps when there is no app `name`.
 const App& findApp(std::string_view name);
+
+// Loads the handler module at `path` (include/idem/module.h) with dlopen. Throws idem::Error
+// (permanent) naming the file when it cannot be loaded, has no idem_module_v1 entry point, or
+// was built for another module ABI, compiler ABI, Cap'n Proto version or idem header version.
+App loadModuleApp(const std::filesystem::path& path);
+
+// The app `appName` (built in) or, when `modulePath` is not empty, the module there.
+// Throws idem::Error (permanent) when neither or both are given, and as findApp/loadModuleApp.
+App chooseApp(std::string_view appName, const std::string& modulePath);
 
 }  // namespace idem::tools

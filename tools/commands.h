@@ -11,5 +11,8 @@ void addSendCommand(CLI::App& cli, int& exitCode);
 void addQueuesCommand(CLI::App& cli, int& exitCode);
 void addErrorsCommand(CLI::App& cli, int& exitCode);
 void addDemoCommand(CLI::App& cli, int& exitCode);
+void addInspectCommand(CLI::App& cli, int& exitCode);
+void addAuditCommand(CLI::App& cli, int& exitCode);
+void addReplayCommand(CLI::App& cli, int& exitCode);
 
 }  // namespace idem::tools

@@ -15,6 +15,9 @@ int main(int argc, char** argv) {
   idem::tools::addQueuesCommand(cli, exitCode);
   idem::tools::addErrorsCommand(cli, exitCode);
   idem::tools::addDemoCommand(cli, exitCode);
+  idem::tools::addInspectCommand(cli, exitCode);
+  idem::tools::addAuditCommand(cli, exitCode);
+  idem::tools::addReplayCommand(cli, exitCode);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

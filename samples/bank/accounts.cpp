@@ -3,6 +3,7 @@
 #include <idem/error.h>
 #include <idem/lists.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -159,15 +160,19 @@ void releaseHold(Account::Builder account, ReleaseHold::Reader m, idem::Context&
   released.setAmount(amount);
 }
 
-void credit(Account::Builder account, Credit::Reader m, idem::Context& ctx) {
+void credit(Account::Builder account, Credit::Reader m, idem::Context& ctx,
+            const AccountRules& rules) {
   const auto id = m.getTransferId();
+  const std::int64_t fee =
+      std::clamp<std::int64_t>(rules.creditFee, 0, std::max<std::int64_t>(m.getAmount(), 0));
+  const std::int64_t net = m.getAmount() - fee;
   using Kind = Outcome::Kind;
   std::optional<Outcome::Reader> done =
       findOutcome(account, id, {Kind::CREDITED, Kind::CREDIT_REJECTED});
   RejectReason reason = done ? done->getReason() : refusal(account, m.getAmount());
   std::int64_t balance = 0;
   if (!done && reason == RejectReason::NONE &&
-      __builtin_add_overflow(account.getBalance(), m.getAmount(), &balance)) {
+      __builtin_add_overflow(account.getBalance(), net, &balance)) {
     reason = RejectReason::INVALID_AMOUNT;
   }
   if (reason != RejectReason::NONE) {
@@ -180,12 +185,12 @@ void credit(Account::Builder account, Credit::Reader m, idem::Context& ctx) {
   }
   if (!done) {
     account.setBalance(balance);
-    recordOutcome(account, id, m.getAmount(), Kind::CREDITED);
+    recordOutcome(account, id, net, Kind::CREDITED);
   }
   Credited::Builder credited = ctx.reply<Credited>();
   credited.setTransferId(id);
   credited.setAccountId(m.getAccountId());
-  credited.setAmount(done ? done->getAmount() : m.getAmount());
+  credited.setAmount(done ? done->getAmount() : net);
 }
 
 template <typename M>
@@ -195,14 +200,20 @@ std::string accountOf(typename M::Reader m) {
 
 }  // namespace
 
-void registerAccounts(idem::Handlers& handlers) {
+void registerAccounts(idem::Handlers& handlers) { registerAccountsWith(handlers, AccountRules{}); }
+
+void registerAccountsWith(idem::Handlers& handlers, const AccountRules& rules) {
+  const std::uint32_t creditVersion = rules.creditFee == 0 ? 1 : 2;
   handlers.entity<Account>("account")
       .on<OpenAccount>({"bank.open-account", 1}, accountOf<OpenAccount>, openAccount)
       .on<CloseAccount>({"bank.close-account", 1}, accountOf<CloseAccount>, closeAccount)
       .on<PlaceHold>({"bank.place-hold", 1}, accountOf<PlaceHold>, placeHold)
       .on<SettleHold>({"bank.settle-hold", 1}, accountOf<SettleHold>, settleHold)
       .on<ReleaseHold>({"bank.release-hold", 1}, accountOf<ReleaseHold>, releaseHold)
-      .on<Credit>({"bank.credit", 1}, accountOf<Credit>, credit);
+      .on<Credit>({"bank.credit", creditVersion}, accountOf<Credit>,
+                  [rules](Account::Builder account, Credit::Reader m, idem::Context& ctx) {
+                    credit(account, m, ctx, rules);
+                  });
 }
 
 }  // namespace bank

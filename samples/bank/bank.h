@@ -19,6 +19,15 @@ inline constexpr const char* kNotifications = "notifications";
 // settling or releasing a hold that does not exist (a protocol error of the sender).
 void registerAccounts(idem::Handlers& handlers);
 
+// The accounts' business rules that a deployment may change. The defaults are the bank's.
+struct AccountRules {
+  // Kept from each credit (at most the whole amount): the target is credited, and Credited
+  // reports, the amount net of it. A non-zero fee registers the credit handler as
+  // bank.credit v2. Used by the fee-rule module that demonstrates what-if replays.
+  std::int64_t creditFee = 0;
+};
+void registerAccountsWith(idem::Handlers& handlers, const AccountRules& rules);
+
 // Entity "transfer", keyed by transfer id: the process manager of one transfer. Handles
 // StartTransfer (edge) and the accounts' replies; publishes TransferCompleted, TransferFailed or
 // TransferCompensated when it ends. Replies that do not fit the current step (late or repeated)
