@@ -20,8 +20,9 @@ build: setup $(BUILD)/CMakeCache.txt
 demo: build
 	$(BUILD)/bin/idem demo bank $(DEMO_ARGS)
 
-# Every test, then every test again under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: test-fast test-asan
+# The formatting check, every test, then every test again under AddressSanitizer +
+# UndefinedBehaviorSanitizer.
+test: format-check test-fast test-asan
 
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
@@ -37,7 +38,7 @@ bench: build
 format:
 	find include store framework handlers samples tools tests bench -name '*.h' -o -name '*.cpp' | xargs clang-format -i
 
-format-check:
+format-check: setup
 	find include store framework handlers samples tools tests bench -name '*.h' -o -name '*.cpp' | xargs clang-format --dry-run --Werror
 
 clean:

@@ -39,18 +39,19 @@ DecodedInput::DecodedInput(const Bytes& envelopeBytes, const Handlers& handlers,
   }
   handler_ = handlers.findByMessageType(envelope.getMessageType());
   if (handler_ == nullptr) {
-    fail(ErrorKind::kPermanent, "unknown message type " + messageTypeName(envelope.getMessageType()) +
-                                    ": endpoint " + handlers.endpointName() +
-                                    " has no handler for it");
+    fail(ErrorKind::kPermanent, "unknown message type " +
+                                    messageTypeName(envelope.getMessageType()) + ": endpoint " +
+                                    handlers.endpointName() + " has no handler for it");
   }
   auto payload = envelope.getPayload();
   const std::string typeName = handler_->messageSchema.getShortDisplayName().cStr();
   payload_.emplace(std::span<const std::byte>(reinterpret_cast<const std::byte*>(payload.begin()),
                                               payload.size()),
                    ("payload of " + typeName).c_str());
-  KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&] { entityKey_ = handler_->keyOf(this->payload()); })) {
-    fail(ErrorKind::kPermanent, "cannot read the entity key of " + typeName + ": " +
-                                    exception->getDescription().cStr());
+  KJ_IF_MAYBE (exception,
+               kj::runCatchingExceptions([&] { entityKey_ = handler_->keyOf(this->payload()); })) {
+    fail(ErrorKind::kPermanent,
+         "cannot read the entity key of " + typeName + ": " + exception->getDescription().cStr());
   }
 }
 

@@ -57,7 +57,8 @@ struct Endpoint::Impl {
 
 Endpoint::Endpoint(Handlers handlers, Transport& transport, EndpointOptions options) {
   if (options.batchSize == 0) fail(ErrorKind::kBug, "EndpointOptions::batchSize must be > 0");
-  if (options.snapshotEvery == 0) fail(ErrorKind::kBug, "EndpointOptions::snapshotEvery must be > 0");
+  if (options.snapshotEvery == 0)
+    fail(ErrorKind::kBug, "EndpointOptions::snapshotEvery must be > 0");
   impl_ = std::make_unique<Impl>(std::move(handlers), transport, std::move(options));
   for (const auto& handler : impl_->handlers.all()) {
     transport.subscribe(impl_->handlers.endpointName(), handler->messageType);

@@ -16,9 +16,8 @@ MessageId idOr(capnp::Data::Reader data) {
 RecordedInput::RecordedInput(std::span<const std::byte> bytes)
     : envelope_(bytes, "recorded input envelope") {
   auto payload = envelope().getPayload();
-  payload_.emplace(
-      std::span(reinterpret_cast<const std::byte*>(payload.begin()), payload.size()),
-      "recorded payload");
+  payload_.emplace(std::span(reinterpret_cast<const std::byte*>(payload.begin()), payload.size()),
+                   "recorded payload");
 }
 
 RunResult runHandler(const RunInput& input, kj::ArrayPtr<const capnp::word> state) {
@@ -50,8 +49,12 @@ RunResult rerunRecorded(const Handlers& handlers, const store::HistoryEntry& ent
                                     ", which is no longer registered");
   }
   RecordedInput recorded(entry.input);
-  RunInput input{handler,    handlers.endpointName(), entity.key, recorded.envelope(),
-                 recorded.payload(), entry.recordedAtNs};
+  RunInput input{handler,
+                 handlers.endpointName(),
+                 entity.key,
+                 recorded.envelope(),
+                 recorded.payload(),
+                 entry.recordedAtNs};
   return runHandler(input, state);
 }
 

@@ -175,8 +175,8 @@ std::optional<RunResult> Pipeline::runWithRetries(Item& item, const RunInput& in
     }
   }
   const std::string what = describe(failure);
-  const std::string handler = input.handler->spec.id + " v" +
-                              std::to_string(input.handler->spec.version);
+  const std::string handler =
+      input.handler->spec.id + " v" + std::to_string(input.handler->spec.version);
   bool permanent = false;
   try {
     std::rethrow_exception(failure);
@@ -272,8 +272,8 @@ void Pipeline::handleDuplicate(store::Txn& txn, Item& item, const store::Applied
   // (a copy may differ in bytes that are not its identity, e.g. an edge retry's send time).
   LoadedState before = loader_.load(txn, applied.entity, applied.version - 1);
   RecordedInput recorded(entry->input);
-  RunInput run{handler,           handlers_.endpointName(), key, recorded.envelope(),
-               recorded.payload(), recordedAt};
+  RunInput run{handler,   handlers_.endpointName(), key, recorded.envelope(), recorded.payload(),
+               recordedAt};
   auto result = runWithRetries(item, run, before.words());
   if (!result) return;
 
@@ -337,7 +337,8 @@ void Pipeline::publishAndAck(std::vector<Item>& items) {
         break;
       case Outcome::kRetry: {
         const unsigned shift = std::min<unsigned>(item.delivery->attempt - 1, 20);
-        transport_.retryLater(endpoint, item.delivery->tag, options_.retry.firstDelay * (1u << shift));
+        transport_.retryLater(endpoint, item.delivery->tag,
+                              options_.retry.firstDelay * (1u << shift));
         ++stats_.retried;
         break;
       }

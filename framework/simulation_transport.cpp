@@ -55,8 +55,7 @@ void SimulationTransport::subscribe(std::string_view endpoint, std::uint64_t mes
   subscribers_[messageType].insert(std::string(endpoint));
 }
 
-std::vector<Delivery> SimulationTransport::receive(std::string_view endpoint,
-                                                   std::size_t maxCount,
+std::vector<Delivery> SimulationTransport::receive(std::string_view endpoint, std::size_t maxCount,
                                                    std::chrono::milliseconds) {
   std::vector<Delivery> out;
   auto it = queues_.find(endpoint);
@@ -66,7 +65,8 @@ std::vector<Delivery> SimulationTransport::receive(std::string_view endpoint,
     std::size_t index = 0;
     if (faults_.reorder) index = random_() % queue.size();
     Message m = queue[index];
-    const bool duplicate = faults_.duplicatePercent > 0 && random_() % 100 < faults_.duplicatePercent;
+    const bool duplicate =
+        faults_.duplicatePercent > 0 && random_() % 100 < faults_.duplicatePercent;
     if (!duplicate) queue.erase(queue.begin() + static_cast<std::ptrdiff_t>(index));
     const std::uint64_t tag = nextTag_++;
     out.push_back({m.envelope, tag, m.attempt});
@@ -114,8 +114,8 @@ SimulationTransport::Leased SimulationTransport::takeLease(std::string_view endp
                                                            std::uint64_t tag) {
   auto it = leased_.find(tag);
   if (it == leased_.end() || it->second.endpoint != endpoint) {
-    fail(ErrorKind::kTransient, "delivery " + std::to_string(tag) + " of " +
-                                    std::string(endpoint) + " is not leased (lease expired?)");
+    fail(ErrorKind::kTransient, "delivery " + std::to_string(tag) + " of " + std::string(endpoint) +
+                                    " is not leased (lease expired?)");
   }
   Leased l = std::move(it->second);
   leased_.erase(it);
@@ -124,7 +124,8 @@ SimulationTransport::Leased SimulationTransport::takeLease(std::string_view endp
 
 void SimulationTransport::ack(std::string_view endpoint, std::span<const std::uint64_t> tags) {
   for (std::uint64_t tag : tags) {
-    acked_.emplace_back(std::string(endpoint), std::move(takeLease(endpoint, tag).message.envelope));
+    acked_.emplace_back(std::string(endpoint),
+                        std::move(takeLease(endpoint, tag).message.envelope));
   }
 }
 

@@ -62,8 +62,7 @@ class SimulationTransport : public Transport {
   void ack(std::string_view endpoint, std::span<const std::uint64_t> tags) override;
   void retryLater(std::string_view endpoint, std::uint64_t tag,
                   std::chrono::milliseconds delay) override;
-  void deadLetter(std::string_view endpoint, std::uint64_t tag,
-                  const ErrorReport& report) override;
+  void deadLetter(std::string_view endpoint, std::uint64_t tag, const ErrorReport& report) override;
 
  private:
   struct Message {

@@ -17,8 +17,7 @@ class LoadedState {
   LoadedState() = default;
   explicit LoadedState(kj::ArrayPtr<const capnp::word> inMap) : words_(inMap) {}
   explicit LoadedState(Words owned) : owned_(kj::mv(owned)), words_(owned_.asPtr()) {}
-  LoadedState(LoadedState&& other) noexcept
-      : owned_(kj::mv(other.owned_)), words_(other.words_) {}
+  LoadedState(LoadedState&& other) noexcept : owned_(kj::mv(other.owned_)), words_(other.words_) {}
   LoadedState& operator=(LoadedState&& other) noexcept {
     owned_ = kj::mv(other.owned_);
     words_ = other.words_;

@@ -1,11 +1,11 @@
 // CanonicalReader: reads canonical bytes in place, or from an aligned copy.
 #include "idem/canonical.h"
 
+#include <kj/exception.h>
+
 #include <cstdint>
 #include <cstring>
 #include <string>
-
-#include <kj/exception.h>
 
 #include "idem/error.h"
 
@@ -30,7 +30,7 @@ CanonicalReader::CanonicalReader(std::span<const std::byte> bytes, const char* w
   options.traversalLimitInWords = wordCount * 2 + 64;
   reader_.emplace(kj::arrayPtr(segments_, 1), options);
   bool canonical = false;
-  KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&] { canonical = reader_->isCanonical(); })) {
+  KJ_IF_MAYBE (exception, kj::runCatchingExceptions([&] { canonical = reader_->isCanonical(); })) {
     fail(ErrorKind::kPermanent,
          std::string(what) + " is malformed: " + exception->getDescription().cStr());
   }

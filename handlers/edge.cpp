@@ -11,10 +11,11 @@ Bytes edgeEnvelope(const EdgeAddress& address, std::uint64_t messageType,
   auto envelope = message.initRoot<wire::Envelope>();
   envelope.setId(kj::arrayPtr(address.id.bytes.data(), MessageId::kSize));
   envelope.setMessageType(messageType);
-  envelope.setDestination(capnp::Text::Reader(address.destination.data(), address.destination.size()));
-  envelope.setRecordedAt(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             address.recordedAt.time_since_epoch())
-                             .count());
+  envelope.setDestination(
+      capnp::Text::Reader(address.destination.data(), address.destination.size()));
+  envelope.setRecordedAt(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(address.recordedAt.time_since_epoch())
+          .count());
   envelope.setPayload(payload.asBytes());
   Words canonical = canonicalOf(envelope.asReader());
   auto bytes = asBytes(canonical);

@@ -46,7 +46,8 @@ MessageId IdHash::finishFull() {
 MessageId IdHash::finishOrdered(std::int64_t recordedAtNs) {
   std::array<std::uint8_t, kDigestBytes> digest{};
   crypto_generichash_final(&state_, digest.data(), kDigestBytes);
-  auto millis = bigEndian(static_cast<std::uint64_t>(recordedAtNs < 0 ? 0 : recordedAtNs / 1000000));
+  auto millis =
+      bigEndian(static_cast<std::uint64_t>(recordedAtNs < 0 ? 0 : recordedAtNs / 1000000));
   MessageId id;
   for (std::size_t i = 0; i < 6; ++i) id.bytes[i] = millis[i + 2];
   for (std::size_t i = 0; i < 10; ++i) id.bytes[6 + i] = digest[i];

@@ -7,8 +7,8 @@
 
 #include "handlers/id_hash.h"
 #include "idem/canonical.h"
-#include "idem/error.h"
 #include "idem/envelope.capnp.h"
+#include "idem/error.h"
 
 namespace idem::detail {
 

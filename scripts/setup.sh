@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config clang-format
   liblmdb-dev lmdb-utils
   capnproto libcapnp-dev
   libspdlog-dev libfmt-dev

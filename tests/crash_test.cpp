@@ -2,7 +2,6 @@
 // is abandoned mid-batch and reopened on its store, its leases expire, and the run continues.
 // Every oracle of DESIGN.md §4 is then checked by bytes, downstream included.
 #include <catch2/catch.hpp>
-
 #include <map>
 
 #include "idem/envelope.capnp.h"
@@ -31,9 +30,8 @@ void requireSinkExactlyOnce(SimWorld& world) {
     if (m.messageType != capnp::typeId<Counted>()) continue;
     CanonicalReader envelope(m.envelope, "envelope");
     auto bytes = envelope.root<wire::Envelope>().getPayload();
-    CanonicalReader payload(std::span(reinterpret_cast<const std::byte*>(bytes.begin()),
-                                      bytes.size()),
-                            "payload");
+    CanonicalReader payload(
+        std::span(reinterpret_cast<const std::byte*>(bytes.begin()), bytes.size()), "payload");
     distinct[m.id] = payload.root<Counted>().getValue();
   }
   std::map<std::string, std::uint64_t> expected;
@@ -41,9 +39,8 @@ void requireSinkExactlyOnce(SimWorld& world) {
     if (m.messageType != capnp::typeId<Counted>() || distinct.count(m.id) == 0) continue;
     CanonicalReader envelope(m.envelope, "envelope");
     auto bytes = envelope.root<wire::Envelope>().getPayload();
-    CanonicalReader payload(std::span(reinterpret_cast<const std::byte*>(bytes.begin()),
-                                      bytes.size()),
-                            "payload");
+    CanonicalReader payload(
+        std::span(reinterpret_cast<const std::byte*>(bytes.begin()), bytes.size()), "payload");
     expected[payload.root<Counted>().getCounterId()] += distinct[m.id];
     distinct.erase(m.id);
   }
@@ -80,9 +77,9 @@ void requireAllOracles(SimWorld& world) {
 
 TEST_CASE("a crash at any pipeline step, then a restart, leaves an exactly-once outcome",
           "[pipeline][crash]") {
-  const FaultPoint point = GENERATE(FaultPoint::kInHandler, FaultPoint::kBeforeCommit,
-                                    FaultPoint::kAfterCommit, FaultPoint::kAfterPublish,
-                                    FaultPoint::kBeforeAck);
+  const FaultPoint point =
+      GENERATE(FaultPoint::kInHandler, FaultPoint::kBeforeCommit, FaultPoint::kAfterCommit,
+               FaultPoint::kAfterPublish, FaultPoint::kBeforeAck);
   const unsigned occurrence = GENERATE(1u, 2u, 5u);
   const std::string crashing = GENERATE(std::string("counters"), std::string("sink"));
   CAPTURE(toString(point), occurrence, crashing);
@@ -90,8 +87,10 @@ TEST_CASE("a crash at any pipeline step, then a restart, leaves an exactly-once 
   SimWorld world(7);
   EndpointOptions small;
   small.batchSize = 4;
-  world.add("counters", [] { return counterHandlers("counters"); }, small);
-  world.add("sink", [] { return sinkHandlers("sink"); }, small);
+  world.add(
+      "counters", [] { return counterHandlers("counters"); }, small);
+  world.add(
+      "sink", [] { return sinkHandlers("sink"); }, small);
   world.crashAt(crashing, point, occurrence);
   sendWorkload(world, 24);
   const unsigned crashes = world.runUntilQuiet();
@@ -125,8 +124,10 @@ TEST_CASE("a long run under duplicates, reordering and repeated crashes stays ex
   SimWorld world(seed, SimulationFaults{25, true});
   EndpointOptions small;
   small.batchSize = 3;
-  world.add("counters", [] { return counterHandlers("counters"); }, small);
-  world.add("sink", [] { return sinkHandlers("sink"); }, small);
+  world.add(
+      "counters", [] { return counterHandlers("counters"); }, small);
+  world.add(
+      "sink", [] { return sinkHandlers("sink"); }, small);
   world.crashAt("counters", FaultPoint::kAfterCommit, 3);
   world.crashAt("sink", FaultPoint::kBeforeAck, 4);
   world.crashAt("counters", FaultPoint::kInHandler, 9);

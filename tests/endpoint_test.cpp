@@ -1,6 +1,5 @@
 // The endpoint over its store: map growth mid-run, and a damaged store refused at open.
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 
 #include "idem/error.h"
@@ -16,7 +15,8 @@ TEST_CASE("a tiny map grows under a running endpoint without losing a message",
   EndpointOptions options;
   options.initialMapBytes = 64 * 1024;
   options.batchSize = 50;
-  world.add("counters", [] { return counterHandlers("counters"); }, options);
+  world.add(
+      "counters", [] { return counterHandlers("counters"); }, options);
   for (int i = 0; i < 600; ++i) {
     world.send<Increment>("counters", "inc-" + std::to_string(i), [i](Increment::Builder m) {
       m.setCounterId("c" + std::to_string(i % 40));

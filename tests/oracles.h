@@ -11,9 +11,9 @@ namespace idem::test {
 
 struct OracleReport {
   std::vector<std::string> violations;
-  std::size_t historyEntries = 0;   // over all stores
-  std::size_t outputsDerived = 0;   // outputs re-derived from the committed histories
-  std::size_t copiesCompared = 0;   // published copies compared byte for byte
+  std::size_t historyEntries = 0;  // over all stores
+  std::size_t outputsDerived = 0;  // outputs re-derived from the committed histories
+  std::size_t copiesCompared = 0;  // published copies compared byte for byte
 };
 
 // One endpoint's store to check, with the handlers that wrote it.

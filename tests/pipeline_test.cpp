@@ -1,8 +1,7 @@
 // The state-based pipeline on the simulation transport: duplicates, alternative worlds,
 // determinism, bad input and recoverability, each checked by bytes against the oracles.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstring>
 
 #include "idem/envelope.capnp.h"
@@ -62,16 +61,17 @@ EndpointOptions replaying() {
 TEST_CASE("a duplicate re-emits the original Hit even after the target moved (alternative worlds)",
           "[pipeline][duplicates]") {
   SimWorld world;
-  world.add("gallery", [] { return galleryHandlers(); }, replaying());
+  world.add(
+      "gallery", [] { return galleryHandlers(); }, replaying());
   world.send<PlaceTarget>("gallery", "place-1", [](PlaceTarget::Builder m) {
     m.setTargetId("t1");
     m.setPosition(42);
   });
-  Bytes fire = edgeMessage<Fire>({MessageId::forEdge("test", "fire-1"), "gallery", {}},
-                                 [](Fire::Builder m) {
-                                   m.setTargetId("t1");
-                                   m.setPosition(42);
-                                 });
+  Bytes fire =
+      edgeMessage<Fire>({MessageId::forEdge("test", "fire-1"), "gallery", {}}, [](Fire::Builder m) {
+        m.setTargetId("t1");
+        m.setPosition(42);
+      });
   world.sendRaw("gallery", fire);
   world.runUntilQuiet();
   world.send<PlaceTarget>("gallery", "move-1", [](PlaceTarget::Builder m) {
@@ -99,11 +99,11 @@ TEST_CASE("a duplicate of an input whose outputs were confirmed is acked without
     m.setTargetId("t1");
     m.setPosition(42);
   });
-  Bytes fire = edgeMessage<Fire>({MessageId::forEdge("test", "fire-1"), "gallery", {}},
-                                 [](Fire::Builder m) {
-                                   m.setTargetId("t1");
-                                   m.setPosition(42);
-                                 });
+  Bytes fire =
+      edgeMessage<Fire>({MessageId::forEdge("test", "fire-1"), "gallery", {}}, [](Fire::Builder m) {
+        m.setTargetId("t1");
+        m.setPosition(42);
+      });
   world.sendRaw("gallery", fire);
   world.runUntilQuiet();
   world.send<PlaceTarget>("gallery", "move-1", [](PlaceTarget::Builder m) {
@@ -157,7 +157,8 @@ TEST_CASE("back-to-back duplicates in one batch commit once and re-emit identica
 TEST_CASE("a duplicate after many versions, no-ops among them, replays its own version",
           "[pipeline][duplicates]") {
   SimWorld world;
-  world.add("counters", [] { return counterHandlers("counters"); }, replaying());
+  world.add(
+      "counters", [] { return counterHandlers("counters"); }, replaying());
   Bytes first = incrementMessage("first", "c1", 1, 1);
   world.sendRaw("counters", first);
   world.runUntilQuiet();
@@ -208,7 +209,8 @@ TEST_CASE("a no-op input gets a version but no new snapshot bytes, and its dupli
 TEST_CASE("several outputs keep their order, ids and bytes when re-emitted",
           "[pipeline][determinism]") {
   SimWorld world;
-  world.add("counters", [] { return counterHandlers("counters"); }, replaying());
+  world.add(
+      "counters", [] { return counterHandlers("counters"); }, replaying());
   Bytes inc = incrementMessage("many", "c1", 2, 5);
   world.sendRaw("counters", inc);
   world.runUntilQuiet();
@@ -247,7 +249,8 @@ TEST_CASE("the same input handled by two endpoints yields different output ids",
 
 TEST_CASE("a replay in a reopened endpoint emits identical bytes", "[pipeline][determinism]") {
   SimWorld world;
-  world.add("counters", [] { return counterHandlers("counters"); }, replaying());
+  world.add(
+      "counters", [] { return counterHandlers("counters"); }, replaying());
   Bytes inc = incrementMessage("inc", "c1", 4, 3);
   world.sendRaw("counters", inc);
   world.runUntilQuiet();
@@ -264,7 +267,8 @@ TEST_CASE("a handler with a hidden counter is caught as non-deterministic on a d
           "[pipeline][determinism]") {
   SimWorld world;
   auto knobs = std::make_shared<CounterKnobs>();
-  world.add("counters", [knobs] { return counterHandlers("counters", knobs, true); }, replaying());
+  world.add(
+      "counters", [knobs] { return counterHandlers("counters", knobs, true); }, replaying());
   Bytes inc = incrementMessage("inc", "c1", 1, 1);
   world.sendRaw("counters", inc);
   world.runUntilQuiet();
@@ -286,7 +290,8 @@ TEST_CASE("verifyDeterminism catches a hidden counter at its first run, naming t
   auto knobs = std::make_shared<CounterKnobs>();
   EndpointOptions options;
   options.verifyDeterminism = true;
-  world.add("counters", [knobs] { return counterHandlers("counters", knobs, true); }, options);
+  world.add(
+      "counters", [knobs] { return counterHandlers("counters", knobs, true); }, options);
   world.sendRaw("counters", incrementMessage("inc", "c1", 1, 1));
   world.runUntilQuiet();
   REQUIRE(world.transport.published().empty());
@@ -299,7 +304,8 @@ TEST_CASE("verifyDeterminism catches a hidden counter at its first run, naming t
 TEST_CASE("a changed handler version is refused when replaying what the old one recorded",
           "[pipeline][determinism]") {
   SimWorld world;
-  world.add("counters", [] { return counterHandlers("counters"); }, replaying());
+  world.add(
+      "counters", [] { return counterHandlers("counters"); }, replaying());
   Bytes inc = incrementMessage("inc", "c1", 1, 1);
   world.sendRaw("counters", inc);
   world.runUntilQuiet();
@@ -317,16 +323,16 @@ TEST_CASE("malformed bytes, an unknown type and an oversized message go to the e
   SimWorld world;
   EndpointOptions options;
   options.maxMessageBytes = 4096;
-  world.add("counters", [] { return counterHandlers("counters"); }, options);
+  world.add(
+      "counters", [] { return counterHandlers("counters"); }, options);
   Bytes garbage(64, std::byte{0x5A});
   world.sendRaw("counters", garbage);
   Bytes unknown = edgeMessage<Hit>({MessageId::forEdge("test", "hit"), "counters", {}},
                                    [](Hit::Builder m) { m.setTargetId("x"); });
   world.sendRaw("counters", unknown);
-  Bytes big = edgeMessage<Increment>({MessageId::forEdge("test", "big"), "counters", {}},
-                                     [](Increment::Builder m) {
-                                       m.setCounterId(std::string(10000, 'k'));
-                                     });
+  Bytes big =
+      edgeMessage<Increment>({MessageId::forEdge("test", "big"), "counters", {}},
+                             [](Increment::Builder m) { m.setCounterId(std::string(10000, 'k')); });
   world.sendRaw("counters", big);
   Bytes good = incrementMessage("good", "c1", 1, 1);
   world.sendRaw("counters", good);
@@ -409,7 +415,8 @@ TEST_CASE("with a snapshot every 4 versions, states are re-folded and replays st
   SimWorld world;
   EndpointOptions options = replaying();
   options.snapshotEvery = 4;
-  world.add("counters", [] { return counterHandlers("counters"); }, options);
+  world.add(
+      "counters", [] { return counterHandlers("counters"); }, options);
   std::vector<Bytes> sent;
   for (int i = 0; i < 10; ++i) {
     sent.push_back(incrementMessage("inc-" + std::to_string(i), "c1", 1, 1));
@@ -427,7 +434,8 @@ TEST_CASE("with a snapshot every 4 versions, states are re-folded and replays st
   requireOracles(world, {"counters"});
 }
 
-TEST_CASE("context ids, randomness and time are derived from the input", "[pipeline][determinism]") {
+TEST_CASE("context ids, randomness and time are derived from the input",
+          "[pipeline][determinism]") {
   SimWorld world;
   world.add("counters", [] { return counterHandlers("counters"); });
   world.sendRaw("counters", incrementMessage("a", "c1", 1, 2));
@@ -459,7 +467,8 @@ namespace idem::test {
 TEST_CASE("an edge retry with another send time is replayed from the recorded input",
           "[pipeline][duplicates]") {
   SimWorld world;
-  world.add("counters", [] { return counterHandlers("counters"); }, replaying());
+  world.add(
+      "counters", [] { return counterHandlers("counters"); }, replaying());
   const MessageId id = MessageId::forEdge("test", "form-17");
   auto fill = [](Increment::Builder m) {
     m.setCounterId("c1");
@@ -468,8 +477,8 @@ TEST_CASE("an edge retry with another send time is replayed from the recorded in
   };
   world.sendRaw("counters", edgeMessage<Increment>({id, "counters", TimePoint{}}, fill));
   world.runUntilQuiet();
-  world.sendRaw("counters", edgeMessage<Increment>(
-                                {id, "counters", TimePoint(std::chrono::hours(1))}, fill));
+  world.sendRaw("counters",
+                edgeMessage<Increment>({id, "counters", TimePoint(std::chrono::hours(1))}, fill));
   world.runUntilQuiet();
   REQUIRE(world.transport.deadLetters("counters").empty());
   auto counted = publishedOf<Counted>(world.transport);

@@ -55,22 +55,24 @@ void registerCounters(Handlers& handlers, std::shared_ptr<CounterKnobs> knobs, b
               MessageId token = ctx.newId();
               counted.setToken(kj::arrayPtr(token.bytes.data(), token.bytes.size()));
               counted.setDice(ctx.random());
-              counted.setAt(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                ctx.now().time_since_epoch())
-                                .count());
+              counted.setAt(
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(ctx.now().time_since_epoch())
+                      .count());
             }
           })
-      .on<Ping>({"ping", 1}, [](Ping::Reader m) { return std::string(m.getCounterId()); },
-                [](Counter::Builder, Ping::Reader, Context&) {})
-      .on<Flaky>({"flaky", 1}, [](Flaky::Reader m) { return std::string(m.getCounterId()); },
-                 [knobs](Counter::Builder counter, Flaky::Reader m, Context&) {
-                   if (knobs->flakyFailuresLeft > 0) {
-                     --knobs->flakyFailuresLeft;
-                     if (m.getPermanent()) fail(ErrorKind::kPermanent, "flaky says no for good");
-                     throw std::runtime_error("flaky failed this attempt");
-                   }
-                   counter.setValue(counter.getValue() + 1000);
-                 });
+      .on<Ping>(
+          {"ping", 1}, [](Ping::Reader m) { return std::string(m.getCounterId()); },
+          [](Counter::Builder, Ping::Reader, Context&) {})
+      .on<Flaky>(
+          {"flaky", 1}, [](Flaky::Reader m) { return std::string(m.getCounterId()); },
+          [knobs](Counter::Builder counter, Flaky::Reader m, Context&) {
+            if (knobs->flakyFailuresLeft > 0) {
+              --knobs->flakyFailuresLeft;
+              if (m.getPermanent()) fail(ErrorKind::kPermanent, "flaky says no for good");
+              throw std::runtime_error("flaky failed this attempt");
+            }
+            counter.setValue(counter.getValue() + 1000);
+          });
 }
 }  // namespace
 

@@ -65,8 +65,8 @@ TEST_CASE("idem send converts JSON through the schema and refuses what does not 
                            quoted(R"({"accountId":"a","initialBalance":100})");
   Result first = idem(open);
   REQUIRE(first.exitCode == 0);
-  REQUIRE(first.output.size() == 33);  // 32 hex digits and a newline
-  REQUIRE(idem(open).output == first.output);  // the same command is the same logical message
+  REQUIRE(first.output.size() == 33);           // 32 hex digits and a newline
+  REQUIRE(idem(open).output == first.output);   // the same command is the same logical message
   CHECK(queueOf(d, "accounts")["ready"] == 2);  // two copies queued: the endpoint dedups
 
   Result unknownField = idem("send --app bank --dir " + d + " --type OpenAccount --json " +

@@ -14,9 +14,9 @@ Words canonicalFromJson(capnp::StructSchema schema, std::string_view json) {
   codec.setRejectUnknownFields(true);  // a typo must not become a message with default fields
   capnp::MallocMessageBuilder message;
   auto root = message.initRoot<capnp::DynamicStruct>(schema);
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
-                codec.decode(kj::ArrayPtr<const char>(json.data(), json.size()), root);
-              })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&] {
+                 codec.decode(kj::ArrayPtr<const char>(json.data(), json.size()), root);
+               })) {
     fail(ErrorKind::kPermanent, std::string("JSON does not fit ") +
                                     schema.getShortDisplayName().cStr() + ": " +
                                     e->getDescription().cStr());

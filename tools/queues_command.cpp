@@ -90,8 +90,7 @@ void addQueuesCommand(CLI::App& cli, int& exitCode) {
       std::printf("%-24s %10s %10s %10s %10s\n", "endpoint", "ready", "in-flight", "delayed",
                   "errors");
       for (const auto& r : rows) {
-        std::printf("%-24s %10llu %10llu %10llu %10llu\n",
-                    r["endpoint"].get<std::string>().c_str(),
+        std::printf("%-24s %10llu %10llu %10llu %10llu\n", r["endpoint"].get<std::string>().c_str(),
                     static_cast<unsigned long long>(r["ready"].get<std::uint64_t>()),
                     static_cast<unsigned long long>(r["inFlight"].get<std::uint64_t>()),
                     static_cast<unsigned long long>(r["delayed"].get<std::uint64_t>()),

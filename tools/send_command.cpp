@@ -57,8 +57,8 @@ int send(const SendOptions& o) {
 
 void addSendCommand(CLI::App& cli, int& exitCode) {
   auto options = std::make_shared<SendOptions>();
-  CLI::App* cmd = cli.add_subcommand(
-      "send", "Send a message given as JSON into the bus; prints its id");
+  CLI::App* cmd =
+      cli.add_subcommand("send", "Send a message given as JSON into the bus; prints its id");
   cmd->add_option("--app", options->app, "bank or orders (whose schemas to use)")->required();
   cmd->add_option("--dir", options->dir, "workspace: DIR/bus")->required();
   cmd->add_option("--type", options->type, "message type, e.g. StartTransfer")->required();

@@ -25,11 +25,11 @@ struct RetryPolicy {
 
 // The named steps of the pipeline, in order. A fault hook sees each.
 enum class FaultPoint {
-  kInHandler,      // before each handler run
-  kBeforeCommit,   // the batch's writes are made, not committed
-  kAfterCommit,    // the batch is durable, nothing published
-  kAfterPublish,   // every output confirmed, no input acked
-  kBeforeAck,      // about to ack (after dead-lettering and retries were handed over)
+  kInHandler,     // before each handler run
+  kBeforeCommit,  // the batch's writes are made, not committed
+  kAfterCommit,   // the batch is durable, nothing published
+  kAfterPublish,  // every output confirmed, no input acked
+  kBeforeAck,     // about to ack (after dead-lettering and retries were handed over)
 };
 const char* toString(FaultPoint point) noexcept;
 
@@ -47,7 +47,7 @@ struct EndpointOptions {
   // otherwise acked at once, see docs/guarantees.md). For determinism checks; costs a replay.
   bool replayPublishedDuplicates = false;
   std::size_t initialMapBytes = std::size_t{64} << 20;
-  bool durable = true;  // false: commits are not fsynced (benchmarks and tests only)
+  bool durable = true;               // false: commits are not fsynced (benchmarks and tests only)
   std::function<TimePoint()> clock;  // default: the system clock; recorded once per input
   // Test seam: called at each FaultPoint; may throw to simulate a crash or kill the process.
   std::function<void(FaultPoint)> faultHook;
@@ -55,12 +55,12 @@ struct EndpointOptions {
 
 struct EndpointStats {
   std::uint64_t batches = 0;
-  std::uint64_t processed = 0;      // first-time inputs committed
-  std::uint64_t duplicates = 0;     // copies of applied inputs, re-run and re-emitted
+  std::uint64_t processed = 0;         // first-time inputs committed
+  std::uint64_t duplicates = 0;        // copies of applied inputs, re-run and re-emitted
   std::uint64_t alreadyPublished = 0;  // copies of applied inputs acked without a re-run
-  std::uint64_t published = 0;      // messages handed to the transport (re-emissions included)
-  std::uint64_t retried = 0;        // deliveries handed back for a delayed retry
-  std::uint64_t deadLettered = 0;   // deliveries moved to the error queue
+  std::uint64_t published = 0;         // messages handed to the transport (re-emissions included)
+  std::uint64_t retried = 0;           // deliveries handed back for a delayed retry
+  std::uint64_t deadLettered = 0;      // deliveries moved to the error queue
 };
 
 class Endpoint {

@@ -123,14 +123,11 @@ class EntityHandlers {
     h.messageType = capnp::typeId<M>();
     h.stateSchema = capnp::Schema::from<State>();
     h.messageSchema = capnp::Schema::from<M>();
-    h.keyOf = [keyOf](capnp::AnyStruct::Reader input) {
-      return std::string(keyOf(input.as<M>()));
-    };
+    h.keyOf = [keyOf](capnp::AnyStruct::Reader input) { return std::string(keyOf(input.as<M>())); };
     h.apply = [handle](kj::ArrayPtr<const capnp::word> state, capnp::AnyStruct::Reader input,
                        Context& context) {
-      return detail::runOnState<State>(state, [&](typename State::Builder s) {
-        handle(s, input.as<M>(), context);
-      });
+      return detail::runOnState<State>(
+          state, [&](typename State::Builder s) { handle(s, input.as<M>(), context); });
     };
     handlers_.add(std::move(h));
     return *this;
