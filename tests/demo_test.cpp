@@ -32,7 +32,7 @@ std::vector<std::string> demoArgs(const std::string& app, const TempDir& dir,
                                    "--stall-seconds",
                                    "20",
                                    "--kill-every-ms",
-                                   "150"};
+                                   "60"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }
@@ -102,12 +102,13 @@ int interruptBankDemo(Supervisor& supervisor, const TempDir& dir, int signal) {
 TEST_CASE("the bank demo under chaos ends with every invariant holding", "[demo][process]") {
   TempDir dir("idem-demo");
   Supervisor supervisor(dir / "logs");
-  supervisor.start("demo", demoArgs("bank", dir, {"--transfers", "150", "--accounts", "40"}));
+  // Enough work that the run outlasts several kill intervals even on a quiet machine.
+  supervisor.start("demo", demoArgs("bank", dir, {"--transfers", "1500", "--accounts", "40"}));
   REQUIRE(waitForExit(supervisor, "demo") == 0);
   const auto report = readReport(dir);
   requireEveryInvariant(report);
-  CHECK(report.at("total") == 150);
-  CHECK(report.at("endedThisRun") == 150);
+  CHECK(report.at("total") == 1500);
+  CHECK(report.at("endedThisRun") == 1500);
   CHECK(report.at("parameters").at("chaos") == true);
   CHECK(report.at("chaos").at("kills") > 0);
   CHECK(report.at("chaos").at("injectedDuplicates") > 0);

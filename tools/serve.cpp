@@ -136,7 +136,11 @@ int serve(const App& app, const ServeOptions& o) {
   std::atomic<bool> done{false};
   std::jthread statsWriter([&] {
     while (!done.load()) {
-      for (const auto& e : endpoints) writeStats(workspace, *e);
+      try {
+        for (const auto& e : endpoints) writeStats(workspace, *e);
+      } catch (const std::exception& e) {  // counters are informative: never end the process
+        spdlog::warn("cannot write the stats files: {}", e.what());
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   });

@@ -1,6 +1,8 @@
 // idem-test-endpoint: the core tests' endpoints served as a real process, for the kill -9 tests.
 // App "chain": a (counters: Increment -> Counted, published), b (relay: Counted -> Relayed),
 // c (sink of Relayed). IDEM_TEST_FLAKY=N makes the first N runs of Flaky handlers throw.
+#include <kj/exception.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -32,6 +34,9 @@ int main(int argc, char** argv) {
     return idem::tools::serve(app, options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "idem-test-endpoint: %s\n", e.what());
+    return 1;
+  } catch (const kj::Exception& e) {
+    std::fprintf(stderr, "idem-test-endpoint: %s\n", e.getDescription().cStr());
     return 1;
   }
 }
