@@ -330,24 +330,11 @@ void LmdbEnv::adoptResize() const {
   checkMdb(mdb_env_set_mapsize(env_, 0), "mdb_env_set_mapsize", file_);
 }
 
-void LmdbEnv::read(const std::function<void(Txn&)>& body) const {
-  for (;;) {
-    std::shared_lock lock(resizeLock_);
-    MDB_txn* raw = nullptr;
-    const int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &raw);
-    if (rc == MDB_MAP_RESIZED) {
-      lock.unlock();
-      adoptResize();
-      continue;
-    }
-    checkMdb(rc, "mdb_txn_begin(read-only)", file_);
-    Txn txn(*this, raw, true);
-    body(txn);
-    return;  // ~Txn aborts: read-only transactions have nothing to commit
-  }
-}
+void LmdbEnv::read(const std::function<void(Txn&)>& body) const { readTxn(body, false); }
 
-void LmdbEnv::readKeepingDbs(const std::function<void(Txn&)>& body) {
+void LmdbEnv::readKeepingDbs(const std::function<void(Txn&)>& body) { readTxn(body, true); }
+
+void LmdbEnv::readTxn(const std::function<void(Txn&)>& body, bool keepDbs) const {
   for (;;) {
     std::shared_lock lock(resizeLock_);
     MDB_txn* raw = nullptr;
@@ -360,8 +347,9 @@ void LmdbEnv::readKeepingDbs(const std::function<void(Txn&)>& body) {
     checkMdb(rc, "mdb_txn_begin(read-only)", file_);
     Txn txn(*this, raw, true);
     body(txn);
-    txn.commit();  // a read-only commit writes nothing; it keeps the handles opened in it
-    return;
+    // A read-only commit writes nothing; it keeps the database handles opened in it.
+    if (keepDbs) txn.commit();
+    return;  // otherwise ~Txn aborts: read-only transactions have nothing to commit
   }
 }
 

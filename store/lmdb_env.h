@@ -164,6 +164,7 @@ class LmdbEnv {
 
  private:
   enum class Retry { kNo, kGrow, kAdopt };
+  void readTxn(const std::function<void(Txn&)>& body, bool keepDbs) const;
   Retry tryWrite(const std::function<void(Txn&)>& body);
   void grow();               // takes the resize lock exclusively
   void adoptResize() const;  // ditto
