@@ -410,48 +410,43 @@ std::vector<ErrorEntry> BusStore::errors(std::string_view endpoint, std::size_t 
   return out;
 }
 
-std::size_t BusStore::retryErrors(std::string_view endpoint, std::optional<std::uint64_t> id) {
-  checkEndpoint(endpoint);
-  Impl& s = *impl_;
-  std::size_t moved = 0;
+namespace {
+// Removes one error of `endpoint` (or all of them) in one write transaction, handing each to
+// `then` (with the transaction's writer) before it goes. Returns how many were removed.
+template <typename Impl, typename Then>
+std::size_t removeErrors(Impl& s, std::string_view endpoint, std::optional<std::uint64_t> id,
+                         Then then) {
+  std::size_t removed = 0;
   s.env.write([&](Txn& txn) {
-    moved = 0;
-    Impl::Writer w(s, txn);
+    removed = 0;
+    typename Impl::Writer w(s, txn);
     const std::vector<std::string> keys =
         id ? std::vector<std::string>{endpointKey(endpoint, *id)}
            : Impl::keysWithPrefix(txn, s.errors, prefixOf(endpoint), SIZE_MAX);
     for (const std::string& key : keys) {
       auto value = txn.get(s.errors, asBytes(key));
       if (!value) continue;
-      const ErrorEntry e = s.readError(asBytes(key), *value);
+      then(w, s.readError(asBytes(key), *value));
       txn.del(s.errors, asBytes(key));
       w.add(endpoint, kErrors, -1);
-      w.enqueue(endpoint, 1, e.envelope, std::nullopt);
-      ++moved;
+      ++removed;
     }
     w.finish();
   });
-  return moved;
+  return removed;
+}
+}  // namespace
+
+std::size_t BusStore::retryErrors(std::string_view endpoint, std::optional<std::uint64_t> id) {
+  checkEndpoint(endpoint);
+  return removeErrors(*impl_, endpoint, id, [&](auto& writer, const ErrorEntry& e) {
+    writer.enqueue(endpoint, 1, e.envelope, std::nullopt);  // back to ready, attempt 1
+  });
 }
 
 std::size_t BusStore::purgeErrors(std::string_view endpoint, std::optional<std::uint64_t> id) {
   checkEndpoint(endpoint);
-  Impl& s = *impl_;
-  std::size_t purged = 0;
-  s.env.write([&](Txn& txn) {
-    purged = 0;
-    Impl::Writer w(s, txn);
-    const std::vector<std::string> keys =
-        id ? std::vector<std::string>{endpointKey(endpoint, *id)}
-           : Impl::keysWithPrefix(txn, s.errors, prefixOf(endpoint), SIZE_MAX);
-    for (const std::string& key : keys) {
-      if (!txn.del(s.errors, asBytes(key))) continue;
-      w.add(endpoint, kErrors, -1);
-      ++purged;
-    }
-    w.finish();
-  });
-  return purged;
+  return removeErrors(*impl_, endpoint, id, [](auto&, const ErrorEntry&) {});
 }
 
 }  // namespace idem::store
