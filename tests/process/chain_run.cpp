@@ -4,6 +4,8 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <deque>
+#include <fstream>
 #include <thread>
 
 #include "idem/edge.h"
@@ -58,6 +60,18 @@ std::string payloadCounter(const Outbound& copy) {
   CanonicalReader payload({reinterpret_cast<const std::byte*>(bytes.begin()), bytes.size()},
                           "payload");
   return payload.root<Relayed>().getCounterId();
+}
+// The last lines of a process's log, for a failure message.
+std::string logTail(const std::filesystem::path& log) {
+  std::ifstream in(log);
+  std::deque<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    lines.push_back(line);
+    if (lines.size() > 15) lines.pop_front();
+  }
+  std::string out;
+  for (const std::string& line : lines) out += line + "\n";
+  return out;
 }
 }  // namespace
 
@@ -209,7 +223,8 @@ void ChainRun::runUntilDrained(std::chrono::seconds deadline, const std::functio
     for (auto& [name, process] : processes_) {
       if (!supervisor_.running(name)) {
         const auto status = supervisor_.exitStatus(name);
-        INFO("process " << name << " exited with " << status.value_or(-1));
+        INFO("process " << name << " exited with " << status.value_or(-1) << "; its log ends:\n"
+                        << logTail(dir_.path() / "logs" / (name + ".log")));
         REQUIRE(status == 128 + SIGKILL);  // only the crash points may end a process
         ++crashes_;
         supervisor_.start(name, argvFor(process.endpoint));  // without the crash point
