@@ -25,11 +25,17 @@ Handlers counterHandlers() {
 std::string entityKey(std::uint64_t entity) { return "c" + std::to_string(entity); }
 
 namespace {
+const TimePoint kBenchEpoch{std::chrono::seconds(1'770'000'000)};
+
 EdgeAddress addressOf(std::uint64_t seq, std::string_view salt) {
-  return {MessageId::forEdge("bench", std::string(salt) + "/" + std::to_string(seq)), kEndpointName,
-          TimePoint(std::chrono::seconds(1'770'000'000))};
+  return {edgeId(seq, salt), kEndpointName, kBenchEpoch};
 }
 }  // namespace
+
+MessageId edgeId(std::uint64_t seq, std::string_view salt) {
+  return MessageId::forEdge("bench", std::string(salt) + "/" + std::to_string(seq),
+                            kBenchEpoch + kEdgeInterval * static_cast<std::int64_t>(seq));
+}
 
 Bytes incrementEnvelope(std::uint64_t seq, std::uint64_t entity, std::string_view salt) {
   const std::string key = entityKey(entity);

@@ -3,6 +3,7 @@
 // pipeline from any bus.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -20,6 +21,12 @@ constexpr const char* kEndpointName = "bench";
 
 // "counter" entities: Increment adds one and publishes one Counted carrying the input's seq.
 Handlers counterHandlers();
+
+// The edge id of the seq-th Increment: time-ordered (MessageId::forEdge with a creation time,
+// kEdgeInterval apart: the 40,000 msg/s target rate), so the applied index grows at its end as
+// it would for a producer that stamps its submissions. The raw-LMDB baselines use the same ids.
+constexpr std::chrono::microseconds kEdgeInterval{25};
+MessageId edgeId(std::uint64_t seq, std::string_view salt = "");
 
 // The canonical envelope of Increment{counterId = entityKey(entity), seq}, addressed to
 // kEndpoint, with a stable id derived from `seq` and `salt` (so runs with different salts never

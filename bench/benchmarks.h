@@ -55,4 +55,8 @@ std::vector<Row> runDuplicates(const Settings& settings);
 // Open a store with 100k / 1M history entries and process the next message.
 std::vector<Row> runRecovery(const Settings& settings, std::uint64_t largeHistory = 1'000'000);
 
+// The counter endpoint over NATS JetStream against a raw nats.c relay, each run on a fresh
+// nats-server started on a free loopback port (nats-server must be installed: `make setup`).
+std::vector<Row> runNats(const Settings& settings);
+
 }  // namespace idem::bench

@@ -19,7 +19,7 @@ namespace {
 
 constexpr const char* kObserver = "observer";
 
-void relay(EmbeddedTransport& bus, std::size_t batch, const std::stop_token& stop) {
+void relay(Transport& bus, std::size_t batch, const std::stop_token& stop) {
   while (!stop.stop_requested()) {
     std::vector<Delivery> deliveries =
         bus.receive(kEndpointName, batch, std::chrono::milliseconds{5});
@@ -43,7 +43,6 @@ BusRun runOverBus(const Settings& s, BusWorker kind, double rate) {
   busOptions.busDirectory = dir.path() / "bus";
   busOptions.durable = s.durable;
   EmbeddedTransport bus(busOptions);
-  bus.subscribe(kObserver, capnp::typeId<Counted>());
   std::optional<Endpoint> endpoint;
   if (kind == BusWorker::kEndpoint) {
     EndpointOptions options;
@@ -52,7 +51,21 @@ BusRun runOverBus(const Settings& s, BusWorker kind, double rate) {
     options.durable = s.durable;
     endpoint.emplace(counterHandlers(), bus, options);
   }
+  return runRig(
+      s, bus,
+      [&](std::stop_token stop) {
+        if (endpoint) {
+          endpoint->run(stop);
+        } else {
+          relay(bus, s.batch, stop);
+        }
+      },
+      rate);
+}
 
+BusRun runRig(const Settings& s, Transport& bus, const std::function<void(std::stop_token)>& work,
+              double rate) {
+  bus.subscribe(kObserver, capnp::typeId<Counted>());
   // Warm-up messages first (seq 0..E-1, one per entity), then the timed ones.
   const std::uint64_t warm = s.entities;
   const std::uint64_t total = warm + s.messages;
@@ -78,15 +91,7 @@ BusRun runOverBus(const Settings& s, BusWorker kind, double rate) {
     }
   };
 
-  std::jthread worker([&](std::stop_token stop) {
-    guarded([&] {
-      if (endpoint) {
-        endpoint->run(stop);
-      } else {
-        relay(bus, s.batch, stop);
-      }
-    });
-  });
+  std::jthread worker([&](std::stop_token stop) { guarded([&] { work(stop); }); });
   std::jthread sender([&] {
     guarded([&] {
       const std::uint64_t window = 4 * s.batch;

@@ -1,11 +1,14 @@
-// BusRig: one endpoint (or a bus-only relay) on the embedded bus, fed by a sender thread and
-// watched by an observer that receives the outputs, so that latency is edge send -> output
-// received. Each run uses a fresh bus and store.
+// BusRig: one endpoint (or a bus-only relay) on a transport, fed by a sender thread and watched
+// by an observer that receives the outputs, so that latency is edge send -> output received.
+// runOverBus: the embedded bus, fresh bus and store per run. runRig: any transport (NATS rows).
 #pragma once
 
+#include <functional>
+#include <stop_token>
 #include <vector>
 
 #include "bench/benchmarks.h"
+#include "idem/transport.h"
 
 namespace idem::bench {
 
@@ -24,5 +27,11 @@ struct BusRun {
 // at `rate` messages/s, each message stamped with its scheduled send time (no coordinated
 // omission). Throws what the worker threw.
 BusRun runOverBus(const Settings& settings, BusWorker worker, double rate);
+
+// The same rig over `transport`: the sender publishes Increments to kEndpointName, the observer
+// (endpoint "observer", subscribed here to Counted) receives and acks the outputs, and `worker`
+// (an Endpoint's run, or a relay) runs in its own thread until its stop token is set.
+BusRun runRig(const Settings& settings, Transport& transport,
+              const std::function<void(std::stop_token)>& worker, double rate);
 
 }  // namespace idem::bench

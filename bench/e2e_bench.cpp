@@ -107,13 +107,13 @@ Figures rawStore(const Settings& s, const RecordSizes& sizes) {
   for (std::uint64_t first = 1; first <= s.entities; first += s.batch) {
     env.write([&](MDB_txn* txn) {
       for (std::uint64_t e = first; e < first + s.batch && e <= s.entities; ++e) {
-        writeOne(txn, MessageId::forEdge("bench", "warm/" + std::to_string(e)), e);
+        writeOne(txn, edgeId(e, "warm"), e);
       }
     });
   }
   std::vector<MessageId> ids(s.messages);
   for (std::uint64_t i = 0; i < s.messages; ++i) {
-    ids[i] = MessageId::forEdge("bench", "/" + std::to_string(i));
+    ids[i] = edgeId(i);
   }
   std::vector<double> latencies;
   const auto start = Clock::now();

@@ -1,6 +1,6 @@
 // idem-bench: runs the benchmarks of bench/ and prints one table, idem beside its baseline.
 //   idem-bench [--messages N] [--entities N] [--batch N] [--no-durable] [--runs N] [--smoke]
-//              [e2e latency outbox duplicates recovery ...]
+//              [e2e latency outbox duplicates recovery nats ...]
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <set>
@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--smoke", s.smoke, "tiny counts, one run, no targets: checks every benchmark runs");
   app.add_option("benchmarks", only,
-                 "e2e latency outbox duplicates recovery (default: all); profile-store, "
+                 "e2e latency outbox duplicates recovery nats (default: all); profile-store, "
                  "profile-bus: one idem run each, for profilers");
   CLI11_PARSE(app, argc, argv);
   s.durable = !noDurable;
@@ -74,6 +74,10 @@ int main(int argc, char** argv) {
       auto r = runRecovery(s, history);
       rows.insert(rows.end(), r.begin(), r.end());
     }
+    if (wanted("nats")) {
+      auto r = runNats(s);
+      rows.insert(rows.end(), r.begin(), r.end());
+    }
   } catch (const std::exception& e) {
     std::cerr << "idem-bench: " << e.what() << "\n";
     return 1;
@@ -84,8 +88,6 @@ int main(int argc, char** argv) {
   if (chosen.empty()) {
     rows.push_back({"Retention: store size after 10M vs 1M messages", "not implemented", "-", 0,
                     "<= 2x", "not implemented"});
-    rows.push_back({"NATS end to end vs raw nats.c relay", "not implemented yet", "-", 0, ">= 0.6x",
-                    "not implemented"});
   }
   printTable("idem-bench: " + std::to_string(s.messages) + " messages, " +
                  std::to_string(s.entities) + " entities, batch " + std::to_string(s.batch) +

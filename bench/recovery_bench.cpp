@@ -46,8 +46,7 @@ void buildStore(const std::filesystem::path& dir, std::uint64_t history, std::ui
         entry.outputCount = 1;
         entry.stateChanged = true;
         entry.input = envelope;
-        versions.append(txn, number[e], ++head[e],
-                        MessageId::forEdge("bench", "recovery/" + std::to_string(i)), entry,
+        versions.append(txn, number[e], ++head[e], edgeId(i, "recovery"), entry,
                         asBytes(canonical.asPtr()));
       }
     });

@@ -52,6 +52,15 @@ MessageId MessageId::forEdge(std::string_view source, std::string_view stableKey
   return hash.finishFull();
 }
 
+MessageId MessageId::forEdge(std::string_view source, std::string_view stableKey,
+                             std::chrono::system_clock::time_point createdAt) {
+  detail::IdHash hash("idem.edge.v1");
+  hash.addText(source);
+  hash.addText(stableKey);
+  return hash.finishOrdered(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(createdAt.time_since_epoch()).count());
+}
+
 bool MessageId::isZero() const noexcept {
   return std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; });
 }

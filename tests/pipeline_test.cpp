@@ -1,6 +1,7 @@
 // The state-based pipeline on the simulation transport: duplicates, alternative worlds,
 // determinism, bad input and recoverability, each checked by bytes against the oracles.
 #include <algorithm>
+#include <array>
 #include <catch2/catch.hpp>
 #include <cstring>
 
@@ -463,6 +464,22 @@ TEST_CASE("context ids, randomness and time are derived from the input",
 }  // namespace idem::test
 
 namespace idem::test {
+
+TEST_CASE("a time-ordered edge id starts with its creation time and is stable across retries",
+          "[ids]") {
+  const TimePoint created{std::chrono::milliseconds(0x0102'0304'0506) +
+                          std::chrono::microseconds(7)};
+  const MessageId id = MessageId::forEdge("shop", "form-17", created);
+  CHECK(id == MessageId::forEdge("shop", "form-17", created));
+  const std::array<std::uint8_t, 6> millis{1, 2, 3, 4, 5, 6};
+  CHECK(std::equal(millis.begin(), millis.end(), id.bytes.begin()));
+  // Then the first 10 bytes of the unordered edge id's digest.
+  const MessageId unordered = MessageId::forEdge("shop", "form-17");
+  CHECK(std::equal(id.bytes.begin() + 6, id.bytes.end(), unordered.bytes.begin()));
+  // Later submissions sort after earlier ones whatever their keys.
+  CHECK(MessageId::forEdge("shop", "a", created + std::chrono::milliseconds(1)) > id);
+  CHECK(MessageId::forEdge("shop", "form-17", created + std::chrono::milliseconds(1)) != id);
+}
 
 TEST_CASE("an edge retry with another send time is replayed from the recorded input",
           "[pipeline][duplicates]") {

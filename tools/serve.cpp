@@ -20,6 +20,7 @@
 #include "idem/error.h"
 #include "idem/host.h"
 #include "idem/nats_transport.h"
+#include "tools/fatal_signals.h"
 #include "tools/workspace.h"
 
 namespace idem::tools {
@@ -103,6 +104,7 @@ std::unique_ptr<Transport> openTransport(const ServeOptions& o, const Workspace&
 }  // namespace
 
 int serve(const App& app, const ServeOptions& o) {
+  reportFatalSignals();  // a crash names where it happened, in the endpoint's log
   const Workspace workspace{o.dir};
   Host host;  // first: blocks SIGTERM/SIGINT before any thread starts
   const std::unique_ptr<Transport> transport = openTransport(o, workspace);

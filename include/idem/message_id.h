@@ -28,6 +28,13 @@ struct MessageId {
   // instance the submitted form's id), so that retried submissions collide and are deduplicated.
   // `source` names the submitting system; the same key from two sources gives two ids.
   static MessageId forEdge(std::string_view source, std::string_view stableKey);
+  // The same, time-ordered: the id starts with `createdAt` in milliseconds, so the receiver's
+  // applied index grows at its end (LMDB appends instead of inserting at random: several times
+  // fewer pages written per message). `createdAt` must be as stable as the key — a time stored
+  // with the submission (the form's creation time), never the clock at each retry — or retried
+  // submissions get different ids and are processed twice.
+  static MessageId forEdge(std::string_view source, std::string_view stableKey,
+                           std::chrono::system_clock::time_point createdAt);
 
   bool isZero() const noexcept;
   auto operator<=>(const MessageId&) const = default;

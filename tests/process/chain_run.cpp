@@ -67,7 +67,7 @@ std::string logTail(const std::filesystem::path& log) {
   std::deque<std::string> lines;
   for (std::string line; std::getline(in, line);) {
     lines.push_back(line);
-    if (lines.size() > 15) lines.pop_front();
+    if (lines.size() > 60) lines.pop_front();
   }
   std::string out;
   for (const std::string& line : lines) out += line + "\n";
