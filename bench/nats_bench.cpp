@@ -8,6 +8,7 @@
 #include "bench/bench_endpoint.h"
 #include "bench/bus_rig.h"
 #include "framework/nats_client.h"
+#include "framework/nats_fetch.h"
 #include "framework/nats_layout.h"
 #include "idem/endpoint.h"
 #include "idem/nats_transport.h"
@@ -55,12 +56,16 @@ void rawRelay(const std::string& url, std::size_t batch, const std::stop_token& 
 
   while (!stop.stop_requested()) {
     natsMsgList list{};
-    const natsStatus s =
-        natsSubscription_Fetch(&list, sub.get(), static_cast<int>(batch), /*timeout ms*/ 5, &error);
+    jsFetchRequest request;
+    check(jsFetchRequest_Init(&request), "raw relay: fetch options");
+    request.Batch = static_cast<int>(batch);
+    request.Expires = std::chrono::nanoseconds(std::chrono::milliseconds(25)).count();
+    // The guard NatsTransport uses too: nats.c 3.4's fetch alone corrupts memory (nats_fetch.h).
+    const natsStatus s = guardedFetch(list, sub.get(), request);
     std::unique_ptr<natsMsgList, Destroyer<natsMsgList, natsMsgList_Destroy>> owned(&list);
     if (list.Count == 0) {
-      if (s == NATS_OK || s == NATS_TIMEOUT) continue;
-      check(s, "raw relay: fetching", error);
+      if (s == NATS_OK || s == NATS_TIMEOUT || s == NATS_NOT_FOUND) continue;
+      check(s, "raw relay: fetching");
     }
     for (int i = 0; i < list.Count; ++i) {
       const auto* data = reinterpret_cast<const std::byte*>(natsMsg_GetData(list.Msgs[i]));

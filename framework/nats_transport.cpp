@@ -14,6 +14,7 @@
 #include <set>
 
 #include "framework/nats_client.h"
+#include "framework/nats_fetch.h"
 #include "framework/nats_layout.h"
 #include "framework/nats_publisher.h"
 #include "framework/nats_subscriptions.h"
@@ -294,7 +295,7 @@ std::vector<Delivery> NatsTransport::receive(std::string_view endpoint, std::siz
   natsStatus s;
   {
     std::lock_guard guard(consumer.fetching);
-    s = natsSubscription_FetchRequest(&list, consumer.subscription.get(), &request);
+    s = guardedFetch(list, consumer.subscription.get(), request);  // see nats_fetch.h
   }
   std::unique_ptr<natsMsgList, Destroyer<natsMsgList, natsMsgList_Destroy>> owned(&list);
   if (list.Count == 0) {
