@@ -1,6 +1,7 @@
 // The demos end to end: the real `idem` binary runs each sample app as endpoint processes under
 // chaos (kill -9, duplicate deliveries), and its JSON report must show every invariant holding,
-// also when the demo driver itself is killed or interrupted and run again on the same directory.
+// also when the demo driver itself is killed or interrupted and run again on the same directory,
+// on the embedded bus and across NATS JetStream.
 #include <signal.h>
 
 #include <catch2/catch.hpp>
@@ -11,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/nats_server.h"
 #include "tests/temp_dir.h"
 #include "tools/supervisor.h"
 
@@ -21,18 +23,20 @@ using namespace std::chrono_literals;
 namespace {
 
 std::vector<std::string> demoArgs(const std::string& app, const TempDir& dir,
-                                  std::vector<std::string> extra) {
+                                  std::vector<std::string> extra,
+                                  const std::string& killEveryMs = "60",
+                                  const std::string& subdirectory = "demo") {
   std::vector<std::string> argv = {IDEM_BINARY,
                                    "demo",
                                    app,
                                    "--dir",
-                                   (dir / "demo").string(),
+                                   (dir / subdirectory).string(),
                                    "--report",
                                    (dir / "report.json").string(),
                                    "--stall-seconds",
                                    "20",
                                    "--kill-every-ms",
-                                   "60"};
+                                   killEveryMs};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }
@@ -89,10 +93,12 @@ bool transfersStarted(const TempDir& dir) {
 constexpr int kInterruptedTransfers = 6000;
 
 // Starts the bank demo and stops it with `signal` once its transfers are under way.
-int interruptBankDemo(Supervisor& supervisor, const TempDir& dir, int signal) {
-  supervisor.start("demo", demoArgs("bank", dir,
-                                    {"--transfers", std::to_string(kInterruptedTransfers),
-                                     "--accounts", "40", "--no-chaos"}));
+int interruptBankDemo(Supervisor& supervisor, const TempDir& dir, int signal,
+                      std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"--transfers", std::to_string(kInterruptedTransfers),
+                                   "--accounts", "40", "--no-chaos"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  supervisor.start("demo", demoArgs("bank", dir, args));
   const auto deadline = std::chrono::steady_clock::now() + 30s;
   while (!transfersStarted(dir) && std::chrono::steady_clock::now() < deadline &&
          supervisor.running("demo")) {
@@ -180,4 +186,59 @@ TEST_CASE("an unfinished demo refuses workload flags that conflict with its save
   const auto report = readReport(dir);
   CHECK(report.at("total") == 30);
   CHECK(report.at("resumed") == false);
+}
+
+// Across NATS: kills less often than on the bus, since a killed process's deliveries come back
+// only when the consumer's AckWait (the lease) expires, and each restart connects afresh.
+TEST_CASE(
+    "the bank demo across NATS under chaos, two processes per endpoint, ends with every "
+    "invariant holding, also right after another demo on the same server",
+    "[demo][nats][process]") {
+  idem::test::NatsServer server;
+  TempDir dir("idem-demo");
+  Supervisor supervisor(dir / "logs");
+  // A first, finished demo leaves streams and the server's duplicate-window memory of every
+  // edge message id: the second (a fresh directory, the same ids) must not be hurt by them.
+  supervisor.start("first", demoArgs("bank", dir,
+                                     {"--transfers", "50", "--accounts", "10", "--no-chaos",
+                                      "--transport", server.url()},
+                                     "60", "first"));
+  REQUIRE(waitForExit(supervisor, "first") == 0);
+
+  supervisor.start("demo", demoArgs("bank", dir,
+                                    {"--transfers", "1500", "--accounts", "40", "--lease-ms",
+                                     "1000", "--transport", server.url()},
+                                    "250"));
+  REQUIRE(waitForExit(supervisor, "demo") == 0);
+  const auto report = readReport(dir);
+  requireEveryInvariant(report);
+  CHECK(report.at("resumed") == false);
+  CHECK(report.at("total") == 1500);
+  CHECK(report.at("endedThisRun") == 1500);
+  CHECK(report.at("parameters").at("transport") == server.url());
+  CHECK(report.at("chaos").at("kills") > 0);
+  CHECK(report.at("chaos").at("injectedDuplicates") > 0);
+  // Two processes for each of the three endpoints, plus one stats file per restart after a kill.
+  CHECK(report.at("counts").at("processFiles") >= 6);
+  // Duplicates reached the endpoints (injected copies and redeliveries after kills).
+  CHECK(report.at("counts").at("duplicates").get<int>() +
+            report.at("counts").at("alreadyPublished").get<int>() >
+        0);
+}
+
+TEST_CASE("a bank demo across NATS interrupted by SIGINT finishes on the same streams when rerun",
+          "[demo][nats][process]") {
+  idem::test::NatsServer server;
+  TempDir dir("idem-demo");
+  Supervisor supervisor(dir / "logs");
+  REQUIRE(interruptBankDemo(supervisor, dir, SIGINT, {"--transport", server.url()}) == 130);
+  // No --transport: it comes from DIR/demo.json with the workload.
+  supervisor.start("demo", demoArgs("bank", dir, {}));
+  REQUIRE(waitForExit(supervisor, "demo") == 0);
+  const auto report = readReport(dir);
+  requireEveryInvariant(report);
+  CHECK(report.at("resumed") == true);
+  CHECK(report.at("parameters").at("transport") == server.url());
+  CHECK(report.at("total") == kInterruptedTransfers);
+  CHECK(report.at("endedThisRun") < kInterruptedTransfers);
 }
