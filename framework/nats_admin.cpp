@@ -143,6 +143,7 @@ std::vector<NatsQueueStats> NatsAdmin::queues() const {
       raw);
   if (s == NATS_NOT_FOUND) return {};  // no streams at all
   check(s, "listing streams", error);
+  if (!list) return {};
   std::vector<std::string> endpoints;
   for (int i = 0; i < list->Count; ++i) {
     const std::string_view name = list->List[i];
