@@ -259,3 +259,20 @@ TEST_CASE("a bank demo across NATS interrupted by SIGINT finishes on the same st
   CHECK(report.at("total") == kTransfers);
   CHECK(report.at("endedThisRun") < kTransfers);
 }
+
+TEST_CASE("the orders demo across NATS under chaos ends with every invariant holding",
+          "[demo][nats][process]") {
+  idem::test::NatsServer server;
+  TempDir dir("idem-demo");
+  Supervisor supervisor(dir / "logs");
+  supervisor.start("demo",
+                   demoArgs("orders", dir, {"--orders", "60", "--transport", server.url()}, "250"));
+  const int exitCode = waitForExit(supervisor, "demo");
+  INFO(demoLogTail(dir));
+  REQUIRE(exitCode == 0);
+  const auto report = readReport(dir);
+  requireEveryInvariant(report);
+  CHECK(report.at("total") == 60);
+  CHECK(report.at("parameters").at("transport") == server.url());
+  CHECK(report.at("chaos").at("kills") > 0);
+}
