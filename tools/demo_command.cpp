@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 
+#include "idem/nats_transport.h"
 #include "tools/commands.h"
 #include "tools/demo/demo_driver.h"
 #include "tools/demo/demo_options.h"
@@ -18,6 +19,7 @@ void addDemoCommand(CLI::App& cli, int& exitCode) {
   auto killEveryMs = std::make_shared<unsigned>(900);
   auto stallSeconds = std::make_shared<unsigned>(60);
   auto noChaos = std::make_shared<bool>(false);
+  auto processes = std::make_shared<unsigned>(0);
   CLI::App* cmd = cli.add_subcommand(
       "demo",
       "Run a sample app (bank or orders) as endpoint processes under chaos, then check its "
@@ -35,6 +37,13 @@ void addDemoCommand(CLI::App& cli, int& exitCode) {
                    ->capture_default_str();
   cmd->add_option("--dir", *dir, "where the bus, stores, logs and demo.json live")
       ->default_str("build/demo-<app>");
+  auto* transport = cmd->add_option(
+      "--transport", o->transport,
+      "embedded (default: DIR/bus) or nats://HOST:PORT (NATS JetStream; a fresh demo deletes "
+      "and recreates its endpoints' streams)");
+  cmd->add_option("--processes-per-endpoint", *processes,
+                  "processes competing for each endpoint's queue (default: the app's layout on "
+                  "the embedded bus, 2 on NATS)");
   cmd->add_flag("--no-chaos", *noChaos, "no kills, no duplicate deliveries");
   cmd->add_option("--report", *reportFile, "also write the report as JSON to this file");
   cmd->add_option("--lease-ms", *leaseMs,
@@ -53,8 +62,11 @@ void addDemoCommand(CLI::App& cli, int& exitCode) {
     o->lease = std::chrono::milliseconds(*leaseMs);
     o->killEvery = std::chrono::milliseconds(std::max(3u, *killEveryMs));
     o->stallTimeout = std::chrono::seconds(*stallSeconds);
+    o->processesPerEndpoint = *processes;
+    if (o->transport == "embedded") o->transport.clear();
+    if (!o->transport.empty()) (void)natsOptionsFor(o->transport);  // throws for a bad URL
     const demo::GivenFlags given{transfers->count() > 0, accounts->count() > 0, orders->count() > 0,
-                                 seed->count() > 0};
+                                 seed->count() > 0, transport->count() > 0};
     const bool resumed = demo::reconcileWithSaved(*o, given);
     if (resumed) {
       std::cerr << "continuing the demo in " << o->dir.string() << " (parameters from "

@@ -1,4 +1,5 @@
-// `idem queues` and `idem errors show|retry|purge`: the bus from the shell.
+// `idem queues` and `idem errors show|retry|purge`: the embedded bus (--dir) or NATS JetStream
+// (--transport nats://...) from the shell.
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -7,6 +8,7 @@
 #include "idem/embedded_transport.h"
 #include "idem/envelope.capnp.h"
 #include "idem/error.h"
+#include "idem/nats_admin.h"
 #include "tools/apps.h"
 #include "tools/commands.h"
 #include "tools/json_messages.h"
@@ -17,6 +19,9 @@ namespace idem::tools {
 namespace {
 
 EmbeddedTransport openBus(const std::string& dir) {
+  if (dir.empty()) {
+    fail(ErrorKind::kPermanent, "say which queues: --dir DIR (embedded bus) or --transport URL");
+  }
   if (!std::filesystem::exists(Workspace{dir}.bus() / "data.mdb")) {
     fail(ErrorKind::kPermanent, "no bus in " + Workspace{dir}.bus().string());
   }
@@ -57,26 +62,72 @@ nlohmann::json describeEnvelope(const Bytes& bytes, const App* app) {
   return out;
 }
 
+// True when `transport` names NATS; empty or "embedded" is the workspace's bus.
+bool onNats(const std::string& transport) { return !transport.empty() && transport != "embedded"; }
+
+NatsAdmin openNats(const std::string& transport) { return NatsAdmin(natsOptionsFor(transport)); }
+
+void addTransportOptions(CLI::App* cmd, std::string& dir, std::string& transport) {
+  cmd->add_option("--dir", dir, "workspace: DIR/bus (the embedded bus)");
+  cmd->add_option("--transport", transport,
+                  "embedded (default: DIR/bus) or nats://HOST:PORT (the JetStream streams)");
+}
+
 struct ErrorsOptions {
   std::string dir;
+  std::string transport;
   std::string endpoint;
   std::string app;
   std::optional<std::uint64_t> id;
   bool json = false;
 };
 
+// NATS counts differ from the bus's: the server does not tell leased deliveries from those
+// handed back with a delay (both are in-flight), and knows how many were redelivered.
+void printNatsQueues(const std::vector<NatsQueueStats>& queues, bool json) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const NatsQueueStats& q : queues) {
+    rows.push_back({{"endpoint", q.endpoint},
+                    {"messages", q.messages},
+                    {"ready", q.ready},
+                    {"inFlight", q.inFlight},
+                    {"redelivered", q.redelivered},
+                    {"consumers", q.consumers},
+                    {"errors", q.errors}});
+  }
+  if (json) {
+    std::cout << rows.dump(2) << "\n";
+    return;
+  }
+  std::printf("%-24s %10s %10s %10s %11s %10s\n", "endpoint", "messages", "ready", "in-flight",
+              "redelivered", "errors");
+  for (const NatsQueueStats& q : queues) {
+    std::printf(
+        "%-24s %10llu %10llu %10llu %11llu %10llu\n", q.endpoint.c_str(),
+        static_cast<unsigned long long>(q.messages), static_cast<unsigned long long>(q.ready),
+        static_cast<unsigned long long>(q.inFlight), static_cast<unsigned long long>(q.redelivered),
+        static_cast<unsigned long long>(q.errors));
+  }
+}
+
 }  // namespace
 
 void addQueuesCommand(CLI::App& cli, int& exitCode) {
   auto dir = std::make_shared<std::string>();
+  auto transport = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   CLI::App* cmd = cli.add_subcommand(
       "queues", "Depth, in-flight leases, delayed and error counts of every endpoint's queue");
-  cmd->add_option("--dir", *dir, "workspace: DIR/bus")->required();
+  addTransportOptions(cmd, *dir, *transport);
   cmd->add_flag("--json", *json, "print JSON");
-  cmd->callback([dir, json, &exitCode] {
-    EmbeddedTransport bus = openBus(*dir);
+  cmd->callback([dir, transport, json, &exitCode] {
     nlohmann::json rows = nlohmann::json::array();
+    if (onNats(*transport)) {
+      printNatsQueues(openNats(*transport).queues(), *json);
+      exitCode = 0;
+      return;
+    }
+    EmbeddedTransport bus = openBus(*dir);
     for (const QueueStats& q : bus.queues()) {
       rows.push_back({{"endpoint", q.endpoint},
                       {"ready", q.ready},
@@ -105,7 +156,7 @@ void addErrorsCommand(CLI::App& cli, int& exitCode) {
   CLI::App* errors = cli.add_subcommand("errors", "Show, retry or purge an endpoint's error queue");
   errors->require_subcommand(1);
   auto common = [](CLI::App* cmd, ErrorsOptions& o) {
-    cmd->add_option("--dir", o.dir, "workspace: DIR/bus")->required();
+    addTransportOptions(cmd, o.dir, o.transport);
     cmd->add_option("--endpoint", o.endpoint, "whose error queue")->required();
     cmd->add_option("--id", o.id, "one error (default: all)");
   };
@@ -116,10 +167,12 @@ void addErrorsCommand(CLI::App& cli, int& exitCode) {
   showCmd->add_option("--app", show->app, "decode payloads with this app's schemas");
   showCmd->add_flag("--json", show->json, "print JSON");
   showCmd->callback([show, &exitCode] {
-    EmbeddedTransport bus = openBus(show->dir);
     const App* app = show->app.empty() ? nullptr : &findApp(show->app);
+    const std::vector<ErrorEntry> entries = onNats(show->transport)
+                                                ? openNats(show->transport).errors(show->endpoint)
+                                                : openBus(show->dir).errors(show->endpoint);
     nlohmann::json rows = nlohmann::json::array();
-    for (const ErrorEntry& e : bus.errors(show->endpoint)) {
+    for (const ErrorEntry& e : entries) {
       if (show->id && e.id != *show->id) continue;
       rows.push_back({{"error", e.id},
                       {"reason", e.report.reason},
@@ -146,9 +199,11 @@ void addErrorsCommand(CLI::App& cli, int& exitCode) {
   CLI::App* retryCmd = errors->add_subcommand("retry", "Move errors back to the ready queue");
   common(retryCmd, *retry);
   retryCmd->callback([retry, &exitCode] {
-    EmbeddedTransport bus = openBus(retry->dir);
-    std::cout << bus.retryErrors(retry->endpoint, retry->id) << " error(s) moved back to "
-              << retry->endpoint << "\n";
+    const std::size_t moved =
+        onNats(retry->transport)
+            ? openNats(retry->transport).retryErrors(retry->endpoint, retry->id)
+            : openBus(retry->dir).retryErrors(retry->endpoint, retry->id);
+    std::cout << moved << " error(s) moved back to " << retry->endpoint << "\n";
     exitCode = 0;
   });
 
@@ -156,9 +211,11 @@ void addErrorsCommand(CLI::App& cli, int& exitCode) {
   CLI::App* purgeCmd = errors->add_subcommand("purge", "Delete errors for good");
   common(purgeCmd, *purge);
   purgeCmd->callback([purge, &exitCode] {
-    EmbeddedTransport bus = openBus(purge->dir);
-    std::cout << bus.purgeErrors(purge->endpoint, purge->id) << " error(s) purged from "
-              << purge->endpoint << "\n";
+    const std::size_t purged =
+        onNats(purge->transport)
+            ? openNats(purge->transport).purgeErrors(purge->endpoint, purge->id)
+            : openBus(purge->dir).purgeErrors(purge->endpoint, purge->id);
+    std::cout << purged << " error(s) purged from " << purge->endpoint << "\n";
     exitCode = 0;
   });
 }

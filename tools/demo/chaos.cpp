@@ -19,7 +19,7 @@ std::chrono::milliseconds Chaos::killInterval() {
   return std::chrono::milliseconds(rng_.between(every / 3, every * 5 / 3));
 }
 
-void Chaos::tick(Clock::time_point now, EmbeddedTransport& bus, const std::vector<Outbound>& sent) {
+void Chaos::tick(Clock::time_point now, DemoBus& bus, const std::vector<Outbound>& sent) {
   if (now >= nextKill_ && !processes_.empty()) {
     const std::string& victim = processes_[rng_.below(processes_.size())];
     supervisor_.kill(victim, SIGKILL);
@@ -31,7 +31,7 @@ void Chaos::tick(Clock::time_point now, EmbeddedTransport& bus, const std::vecto
     std::vector<Outbound> copies;
     const auto count = rng_.between(1, 20);
     for (std::int64_t i = 0; i < count; ++i) copies.push_back(sent[rng_.below(sent.size())]);
-    bus.publish(copies);
+    bus.publishDuplicates(copies);
     duplicates_ += copies.size();
     nextDuplicates_ = now + std::chrono::milliseconds(rng_.between(100, 400));
   }

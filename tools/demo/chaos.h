@@ -1,6 +1,7 @@
 // Chaos: the faults the demo injects while it runs: kill -9 of a random endpoint process
 // (restarted at once; its leased messages come back when their leases expire) and duplicate
-// deliveries (edge messages sent before, published again with the same id and bytes).
+// deliveries (edge messages sent before, delivered again with the same id and bytes: see
+// DemoBus::publishDuplicates for how they get past NATS's duplicate window).
 #pragma once
 
 #include <chrono>
@@ -8,7 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "idem/embedded_transport.h"
+#include "idem/transport.h"
+#include "tools/demo/demo_bus.h"
 #include "tools/demo/rng.h"
 #include "tools/supervisor.h"
 
@@ -23,9 +25,9 @@ class Chaos {
         std::chrono::milliseconds killEvery);
 
   // Does whatever fault is due at `now`: a kill every killEvery/3 to 5*killEvery/3 (uniform, so
-  // killEvery on average), a few duplicates of messages in `sent` every 0.1-0.4 s, published
+  // killEvery on average), a few duplicates of messages in `sent` every 0.1-0.4 s, delivered
   // through `bus`.
-  void tick(Clock::time_point now, EmbeddedTransport& bus, const std::vector<Outbound>& sent);
+  void tick(Clock::time_point now, DemoBus& bus, const std::vector<Outbound>& sent);
 
   std::uint64_t kills() const { return kills_; }
   std::uint64_t duplicates() const { return duplicates_; }

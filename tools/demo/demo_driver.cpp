@@ -4,15 +4,16 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <set>
 
-#include "idem/embedded_transport.h"
 #include "idem/error.h"
 #include "tools/apps.h"
 #include "tools/demo/bank_scenario.h"
 #include "tools/demo/chaos.h"
+#include "tools/demo/demo_bus.h"
 #include "tools/demo/orders_scenario.h"
 #include "tools/demo/progress.h"
 #include "tools/demo/report.h"
@@ -41,10 +42,44 @@ std::unique_ptr<Scenario> makeScenario(const DemoOptions& options, const Workspa
   fail(ErrorKind::kPermanent, "no demo for app '" + options.app + "' (bank or orders)");
 }
 
-std::uint64_t queuedMessages(const EmbeddedTransport& bus) {
+std::uint64_t queuedMessages(DemoBus& bus) {
   std::uint64_t n = 0;
-  for (const QueueStats& q : bus.queues()) n += q.ready + q.inFlight + q.delayed;
+  for (const DemoQueue& q : bus.queues()) n += q.queued;
   return n;
+}
+
+// The endpoints of `app`, each once, in the order its message types name them.
+std::vector<std::string> endpointsOf(const App& app) {
+  std::vector<std::string> out;
+  for (const App::MessageType& t : app.messageTypes()) {
+    if (std::find(out.begin(), out.end(), t.endpoint) == out.end()) out.push_back(t.endpoint);
+  }
+  return out;
+}
+
+std::unique_ptr<DemoBus> openBus(const DemoOptions& options, const Workspace& workspace,
+                                 bool resumed) {
+  if (options.transport.empty()) return openEmbeddedDemoBus(workspace);
+  return openNatsDemoBus(options, endpointsOf(findApp(options.app)), resumed);
+}
+
+// The scenario's processes, or `perEndpoint` processes for each of its endpoints ("<endpoint>-1",
+// "<endpoint>-2", ...) when perEndpoint > 0.
+std::vector<ProcessSpec> processLayout(const Scenario& scenario, unsigned perEndpoint) {
+  std::vector<ProcessSpec> layout = scenario.processes();
+  if (perEndpoint == 0) return layout;
+  std::vector<std::string> endpoints;
+  for (const ProcessSpec& p : layout) {
+    for (const std::string& e : p.endpoints) {
+      if (std::find(endpoints.begin(), endpoints.end(), e) == endpoints.end())
+        endpoints.push_back(e);
+    }
+  }
+  std::vector<ProcessSpec> out;
+  for (const std::string& e : endpoints) {
+    for (unsigned i = 1; i <= perEndpoint; ++i) out.push_back({e + "-" + std::to_string(i), {e}});
+  }
+  return out;
 }
 
 class Run {
@@ -52,7 +87,7 @@ class Run {
   Run(const DemoOptions& options, bool resumed)
       : options_(options),
         workspace_{options.dir},
-        bus_(busOptions(workspace_)),
+        bus_(openBus(options, workspace_, resumed)),
         supervisor_(options.dir / "logs") {
     report_.options = options;
     report_.resumed = resumed;
@@ -71,7 +106,7 @@ class Run {
     // for lack of a subscriber while a process is still starting.
     const App& app = findApp(options_.app);
     for (const App::MessageType& t : app.messageTypes()) {
-      bus_.subscribe(t.endpoint, t.schema.getProto().getId());
+      bus_->subscribe(t.endpoint, t.schema.getProto().getId());
     }
     scenario_ = makeScenario(options_, workspace_);  // opens (creates) the stores first
     report_.unit = scenario_->unit();
@@ -116,15 +151,12 @@ class Run {
   }
 
  private:
-  static EmbeddedTransportOptions busOptions(const Workspace& workspace) {
-    EmbeddedTransportOptions o;
-    o.busDirectory = workspace.bus();
-    return o;
-  }
-
   void startProcesses() {
     const std::string exe = currentExecutable().string();
-    for (const ProcessSpec& p : scenario_->processes()) {
+    const unsigned perEndpoint = options_.processesPerEndpoint > 0 ? options_.processesPerEndpoint
+                                 : options_.transport.empty()      ? 0
+                                                                   : 2;
+    for (const ProcessSpec& p : processLayout(*scenario_, perEndpoint)) {
       std::vector<std::string> argv = {exe, "run", "--app", options_.app};
       for (const std::string& e : p.endpoints) {
         argv.push_back("--endpoint");
@@ -132,6 +164,7 @@ class Run {
       }
       argv.insert(argv.end(), {"--dir", options_.dir.string(), "--lease-ms",
                                std::to_string(options_.lease.count())});
+      if (!options_.transport.empty()) argv.insert(argv.end(), {"--transport", options_.transport});
       supervisor_.start(p.name, argv);
       processNames_.push_back(p.name);
     }
@@ -147,14 +180,14 @@ class Run {
   void publish(std::vector<Outbound>& messages) {
     for (std::size_t i = 0; i < messages.size(); i += kPublishChunk) {
       const std::size_t n = std::min(kPublishChunk, messages.size() - i);
-      bus_.publish(std::span(messages).subspan(i, n));
+      bus_->publish(std::span(messages).subspan(i, n));
     }
     for (Outbound& m : messages) sent_.push_back(std::move(m));
   }
 
   // One loop step's housekeeping: chaos, processes that died on their own, progress.
   void step(std::uint64_t ended, bool chaosOn) {
-    if (chaos_ && chaosOn) chaos_->tick(Clock::now(), bus_, sent_);
+    if (chaos_ && chaosOn) chaos_->tick(Clock::now(), *bus_, sent_);
     for (const std::string& name : processNames_) {
       if (!supervisor_.running(name)) {
         ++unexpectedExits_;
@@ -164,7 +197,7 @@ class Run {
         supervisor_.restart(name);
       }
     }
-    const std::uint64_t queued = queuedMessages(bus_);
+    const std::uint64_t queued = queuedMessages(*bus_);
     progress_->show(ended, queued, chaos_ ? chaos_->kills() : 0);
     // Progress: more items ended, or the queues shorter than ever since the last such change
     // (injected duplicates keep the queue count moving, so any change would not do).
@@ -237,11 +270,11 @@ class Run {
   void checkQueues(bool finished, const std::vector<std::string>& forced) {
     std::uint64_t queued = 0, errors = 0;
     std::string errorExamples;
-    for (const QueueStats& q : bus_.queues()) {
-      queued += q.ready + q.inFlight + q.delayed;
+    for (const DemoQueue& q : bus_->queues()) {
+      queued += q.queued;
       errors += q.errors;
       if (q.errors == 0) continue;
-      for (const ErrorEntry& e : bus_.errors(q.endpoint, 3)) {
+      for (const ErrorEntry& e : bus_->errors(q.endpoint, 3)) {
         errorExamples += "; " + q.endpoint + ": " + e.report.reason;
       }
     }
@@ -262,7 +295,7 @@ class Run {
 
   DemoOptions options_;
   Workspace workspace_;
-  EmbeddedTransport bus_;
+  std::unique_ptr<DemoBus> bus_;
   Supervisor supervisor_;
   sigset_t signals_;
   std::unique_ptr<Scenario> scenario_;

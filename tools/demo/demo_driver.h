@@ -1,7 +1,8 @@
 // DemoDriver: runs one demo from start to report: starts each endpoint process, sends the
 // scenario's setup and work at the edge, injects chaos, shows progress, waits until every work
 // item ended and the queues drained, stops the processes (SIGTERM: they drain), checks the
-// invariants and reports.
+// invariants and reports. The messages go through the embedded bus in DIR/bus, or NATS JetStream
+// with options.transport (tools/demo/demo_bus.h says what differs).
 #pragma once
 
 #include "tools/demo/demo_options.h"

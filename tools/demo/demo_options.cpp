@@ -1,5 +1,6 @@
 // DemoOptions: DIR/demo.json := {"app":..,"transfers":..,"accounts":..,"orders":..,"seed":..,
-//                               "finished":bool}
+//                               "transport":"" | "nats://...", "finished":bool}
+// A demo.json without "transport" (written before NATS demos existed) ran on the embedded bus.
 #include "tools/demo/demo_options.h"
 
 #include <fstream>
@@ -51,14 +52,22 @@ bool reconcileWithSaved(DemoOptions& options, const GivenFlags& given) {
     takeSaved(saved, "accounts", given.accounts, options.accounts);
     takeSaved(saved, "orders", given.orders, options.orders);
     takeSaved(saved, "seed", given.seed, options.seed);
+    const std::string transport = saved.value("transport", "");
+    if (given.transport && transport != options.transport) {
+      fail(ErrorKind::kPermanent,
+           "--transport " + (options.transport.empty() ? "embedded" : options.transport) +
+               " conflicts with the demo already in this directory (it runs on " +
+               (transport.empty() ? "the embedded bus" : transport) +
+               ", which holds its messages in flight); run without it to finish that demo, or "
+               "use another --dir");
+    }
+    options.transport = transport;
     existed = true;
   }
   std::filesystem::create_directories(options.dir);
-  const nlohmann::json json = {{"app", options.app},
-                               {"transfers", options.transfers},
-                               {"accounts", options.accounts},
-                               {"orders", options.orders},
-                               {"seed", options.seed}};
+  const nlohmann::json json = {{"app", options.app},           {"transfers", options.transfers},
+                               {"accounts", options.accounts}, {"orders", options.orders},
+                               {"seed", options.seed},         {"transport", options.transport}};
   const auto tmp = file.string() + ".tmp";
   std::ofstream(tmp) << json.dump(2) << "\n";
   std::filesystem::rename(tmp, file);

@@ -17,6 +17,9 @@ struct DemoOptions {
   std::uint64_t accounts = 1'000;
   std::uint64_t orders = 1'000;
   std::uint64_t seed = 1;
+  // Empty: the embedded bus in DIR/bus. "nats://HOST:PORT[,...]": NATS JetStream. Kept in
+  // DIR/demo.json too: an interrupted demo must finish on the transport that holds its work.
+  std::string transport;
   // This run only.
   std::filesystem::path dir;
   bool chaos = true;
@@ -24,6 +27,9 @@ struct DemoOptions {
   std::chrono::milliseconds lease{1500};
   std::chrono::milliseconds killEvery{900};  // chaos: a kill every killEvery/3 .. 5*killEvery/3
   std::chrono::seconds stallTimeout{60};     // no progress for this long: stop and fail
+  // Processes serving each endpoint, competing for its queue and sharing its store. 0: the
+  // app's own layout on the embedded bus (bank: two for accounts, one for the others), 2 on NATS.
+  unsigned processesPerEndpoint = 0;
 };
 
 // Which workload parameters were given on the command line (the others take the saved values).
@@ -32,10 +38,12 @@ struct GivenFlags {
   bool accounts = false;
   bool orders = false;
   bool seed = false;
+  bool transport = false;
 };
 
-// Reads DIR/demo.json when it exists and takes its workload parameters into `options`. Throws
-// idem::Error (permanent) when a flag in `given` or the app conflicts with the saved value
+// Reads DIR/demo.json when it exists and takes its workload parameters and transport into
+// `options`. Throws idem::Error (permanent) when a flag in `given` or the app conflicts with the
+// saved value
 // (the directory holds another demo's work: use another --dir or delete it). Otherwise writes
 // DIR/demo.json with the parameters in use. Returns true when the directory held an unfinished
 // demo. A demo that ran to its report before is started afresh: its directory is emptied.

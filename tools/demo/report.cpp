@@ -56,8 +56,9 @@ bool Report::passed() const {
 
 void Report::print(std::ostream& out) const {
   out << "\nidem demo " << options.app << ": " << total << " " << unit << ", seed " << options.seed
-      << ", chaos " << (options.chaos ? "on" : "off") << ", dir " << options.dir.string()
-      << (resumed ? " (resumed an earlier run)" : "") << "\n\n";
+      << ", chaos " << (options.chaos ? "on" : "off")
+      << (options.transport.empty() ? "" : ", transport " + options.transport) << ", dir "
+      << options.dir.string() << (resumed ? " (resumed an earlier run)" : "") << "\n\n";
   out << "Invariants (read from the stores and queues after every process stopped)\n";
   for (const Invariant& i : invariants) {
     out << "  " << (i.holds ? "PASS" : "FAIL") << "  " << i.name << ": " << i.detail << "\n";
@@ -109,6 +110,7 @@ void Report::writeJson(const std::filesystem::path& file) const {
         {"orders", options.orders},
         {"seed", options.seed},
         {"chaos", options.chaos},
+        {"transport", options.transport.empty() ? "embedded" : options.transport},
         {"dir", options.dir.string()}}},
       {"unit", unit},
       {"total", total},
