@@ -86,10 +86,7 @@ std::unique_ptr<Transport> connectNats(const App& app, const ServeOptions& o) {
   if (o.partitionCount > 0) {
     for (const std::string& name : o.endpoints) options.partitionCounts[name] = o.partitionCount;
   }
-  // The app knows every endpoint's handlers: this process derives any receiver's entity key.
-  std::vector<Handlers> handlerSets;
-  for (const AppEndpoint& e : app.endpoints) handlerSets.push_back(app.handlers(e.name));
-  options.keyResolver = keyResolverFor(std::move(handlerSets));
+  options.keyResolver = keyResolverForApp(app);  // routes to any partitioned endpoint
   sigset_t stopSignals;
   sigemptyset(&stopSignals);
   sigaddset(&stopSignals, SIGTERM);
@@ -150,6 +147,12 @@ std::vector<std::uint32_t> ownedPartitions(const ServeOptions& o, const std::str
 }
 
 }  // namespace
+
+EntityKeyResolver keyResolverForApp(const App& app) {
+  std::vector<Handlers> handlerSets;
+  for (const AppEndpoint& e : app.endpoints) handlerSets.push_back(app.handlers(e.name));
+  return keyResolverFor(std::move(handlerSets));
+}
 
 std::vector<std::uint32_t> parsePartitionList(std::string_view text) {
   auto bad = [&] {

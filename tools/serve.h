@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "idem/partitioning.h"
 #include "tools/apps.h"
 
 namespace idem::tools {
@@ -32,6 +33,11 @@ struct ServeOptions {
   std::uint32_t partitionCount = 0;
   std::vector<std::uint32_t> partitions;
 };
+
+// The entity keys every endpoint of `app` derives (its handlers' keyOf), for
+// NatsTransportOptions::keyResolver: any process of the app (idem run, idem send over NATS) can
+// route to any partitioned endpoint of it. `app` must outlive the resolver.
+EntityKeyResolver keyResolverForApp(const App& app);
 
 // "0,2", "0-3" or a mix ("0-1,5"): the partitions listed, ascending, without repeats. Throws
 // idem::Error (permanent) naming the text when it is not such a list.
