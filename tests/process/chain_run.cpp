@@ -200,6 +200,17 @@ void ChainRun::killAndRestart(const std::string& name) {
   supervisor_.start(name, argvFor(processes_.at(name)));
 }
 
+void ChainRun::stop(const std::string& name) {
+  supervisor_.kill(name, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (supervisor_.running(name) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  REQUIRE_FALSE(supervisor_.running(name));
+  REQUIRE(supervisor_.exitStatus(name) == 0);  // drained
+  processes_.erase(name);
+}
+
 std::vector<std::string> ChainRun::processNames() const {
   std::vector<std::string> names;
   for (const auto& [name, p] : processes_) names.push_back(name);

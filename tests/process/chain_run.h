@@ -49,6 +49,8 @@ class ChainRun {
   void resend(int index);
   void sendFlaky(const std::string& key);
 
+  // SIGTERMs process `name`, waits until it drained and exited 0, and forgets it.
+  void stop(const std::string& name);
   // SIGKILLs process `name` and starts it again at once (without its crash environment).
   void killAndRestart(const std::string& name);
   std::vector<std::string> processNames() const;
