@@ -1,6 +1,7 @@
 // NATS layout: the names and headers the NATS transport puts on the wire. Every name derives
 // from an endpoint name E, which must match [A-Za-z0-9_-]{1,64} (no subject or stream
-// separators). P is the partition count (1 for now: N is always 0).
+// separators). P is E's partition count, N in [0, P); an entity with key K is in partition
+// partitionOf(K, P) (include/idem/partitioning.h).
 //
 //   stream    IDEM_IN_E           subjects idem.in.E.>; work-queue retention (a message is
 //                                 removed when acked), file storage, R replicas, duplicate
@@ -12,11 +13,15 @@
 //   stream    IDEM_ERR_E          subject idem.err.E; limits retention (kept until purged)
 //   bucket    idem_subscriptions  KV; key <message type, 16 hex digits>.E, value "1": E receives
 //                                 the published (destination-less) messages of that type
+//   bucket    idem_partitions     KV; key E, value P in decimal (1 to 4096); written once, by
+//                                 the first process that declares or needs it (absent = 1)
 //
 // An input message:   body = the canonical envelope bytes, as sent; headers
 //   Nats-Msg-Id        the message id, 32 hex digits (the server drops copies within W)
 //   Idem-Type          the message type, 16 hex digits
 //   Idem-Deliver-At    not before this time: ns since the Unix epoch, decimal; absent = at once
+// A copy forwarded by a receiver from a partition it does not belong to (its sender routed it by
+// a wrong entityKey hint) gets Nats-Msg-Id = <message id>-p<N>, N its right partition.
 // An error message:   body = the original bytes, as received; headers
 //   Nats-Msg-Id        <consumer>-<stream sequence of the original> (one entry per original)
 //   Idem-Endpoint, Idem-Reason, Idem-Detail, Idem-Attempts, Idem-Failed-At (ns, decimal);
@@ -30,6 +35,7 @@
 namespace idem::detail::nats {
 
 inline constexpr const char* kSubscriptionBucket = "idem_subscriptions";
+inline constexpr const char* kPartitionBucket = "idem_partitions";
 inline constexpr const char* kMsgIdHeader = "Nats-Msg-Id";
 inline constexpr const char* kTypeHeader = "Idem-Type";
 inline constexpr const char* kDeliverAtHeader = "Idem-Deliver-At";

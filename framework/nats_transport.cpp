@@ -2,6 +2,7 @@
 // subscription bucket (names and headers: framework/nats_layout.h).
 #include "idem/nats_transport.h"
 
+#include <kj/exception.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -16,17 +17,17 @@
 #include "framework/nats_client.h"
 #include "framework/nats_fetch.h"
 #include "framework/nats_layout.h"
+#include "framework/nats_partitions.h"
 #include "framework/nats_publisher.h"
 #include "framework/nats_subscriptions.h"
+#include "idem/canonical.h"
+#include "idem/envelope.capnp.h"
 
 namespace idem {
 
 using namespace detail::nats;
 
 namespace {
-
-// Partitions are not implemented yet: every endpoint has partition 0 only.
-constexpr std::uint32_t kPartition = 0;
 
 std::int64_t nowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -52,6 +53,30 @@ std::string headerText(natsMsg* msg, const char* name) {
   const char* value = nullptr;
   if (natsMsgHeader_Get(msg, name, &value) != NATS_OK || value == nullptr) return {};
   return value;
+}
+
+// The routing facts of an envelope: its message type, payload and entityKey hint. Throws
+// idem::Error kPermanent when `bytes` are not an envelope.
+struct Routing {
+  std::uint64_t messageType = 0;
+  Bytes payload;
+  std::string hint;
+};
+Routing routingOf(std::span<const std::byte> bytes) {
+  Routing r;
+  KJ_IF_MAYBE (exception, kj::runCatchingExceptions([&] {
+                 CanonicalReader reader(bytes, "envelope");
+                 auto envelope = reader.root<wire::Envelope>();
+                 r.messageType = envelope.getMessageType();
+                 auto payload = envelope.getPayload();
+                 const auto* data = reinterpret_cast<const std::byte*>(payload.begin());
+                 r.payload.assign(data, data + payload.size());
+                 r.hint = envelope.getEntityKey();
+               })) {
+    fail(ErrorKind::kPermanent, std::string("cannot read the envelope to route it: ") +
+                                    exception->getDescription().cStr());
+  }
+  return r;
 }
 
 Bytes bodyOf(natsMsg* msg) {
@@ -109,7 +134,8 @@ struct NatsTransport::Impl {
         connection(connect(o)),
         js(jetStream(connection.get(), o.publishTimeout)),
         publisher(connection.get(), o.publishTimeout),
-        subscriptions(js.get(), o.replicas, o.publishTimeout) {}
+        subscriptions(js.get(), o.replicas, o.publishTimeout),
+        partitions(js.get(), o.replicas) {}
 
   ~Impl() {
     std::lock_guard guard(lock);
@@ -118,7 +144,11 @@ struct NatsTransport::Impl {
 
   void addStream(const std::string& name, const std::string& subject, jsRetentionPolicy retention);
   void ensureStreams(std::string_view endpoint);
-  Consumer& consumer(std::string_view endpoint);
+  Consumer& consumer(std::string_view endpoint, std::uint32_t partition);
+  std::uint32_t partitionFor(const std::string& target, const Outbound& m);
+  std::optional<std::uint32_t> misrouted(std::string_view endpoint, std::uint32_t partition,
+                                         std::uint32_t count, natsMsg* msg);
+  void forward(std::string_view endpoint, std::uint32_t partition, natsMsg* msg);
   std::optional<Held> take(std::uint64_t tag);
   std::uint64_t hold(Held held);
   void dropStale();
@@ -129,12 +159,13 @@ struct NatsTransport::Impl {
   JsCtxPtr js;  // management requests and dead letters
   Publisher publisher;
   SubscriptionTable subscriptions;
+  PartitionTable partitions;
 
   std::mutex streamsLock;
   std::set<std::string, std::less<>> streams;  // endpoints whose streams are known to exist
 
   std::mutex lock;  // consumers, held, nextTag
-  std::map<std::string, std::unique_ptr<Consumer>, std::less<>> consumers;
+  std::map<std::string, std::unique_ptr<Consumer>, std::less<>> consumers;  // by consumer name
   std::map<std::uint64_t, Held> held;
   std::uint64_t nextTag = 1;
 };
@@ -183,15 +214,16 @@ void NatsTransport::Impl::ensureStreams(std::string_view endpoint) {
   streams.emplace(endpoint);
 }
 
-NatsTransport::Impl::Consumer& NatsTransport::Impl::consumer(std::string_view endpoint) {
+NatsTransport::Impl::Consumer& NatsTransport::Impl::consumer(std::string_view endpoint,
+                                                             std::uint32_t partition) {
+  const std::string name = consumerName(endpoint, partition);
   {
     std::lock_guard guard(lock);
-    if (auto it = consumers.find(endpoint); it != consumers.end()) return *it->second;
+    if (auto it = consumers.find(name); it != consumers.end()) return *it->second;
   }
   ensureStreams(endpoint);
   const std::string stream = inputStream(endpoint);
-  const std::string name = consumerName(endpoint, kPartition);
-  const std::string subject = inputSubject(endpoint, kPartition);
+  const std::string subject = inputSubject(endpoint, partition);
   jsConsumerConfig config;
   check(jsConsumerConfig_Init(&config), "consumer options");
   config.Durable = name.c_str();
@@ -223,8 +255,72 @@ NatsTransport::Impl::Consumer& NatsTransport::Impl::consumer(std::string_view en
   auto made = std::make_unique<Consumer>();
   made->subscription.reset(raw);
   std::lock_guard guard(lock);
-  auto [it, inserted] = consumers.emplace(std::string(endpoint), std::move(made));
+  auto [it, inserted] = consumers.emplace(name, std::move(made));
   return *it->second;
+}
+
+std::uint32_t NatsTransport::Impl::partitionFor(const std::string& target, const Outbound& m) {
+  const std::uint32_t count = partitions.countOf(target);
+  if (count == 1) return 0;  // nothing to decode: the unpartitioned path stays as cheap as before
+  const Routing routing = routingOf(m.envelope);
+  std::optional<std::string> key;
+  if (options.keyResolver) key = options.keyResolver(target, routing.messageType, routing.payload);
+  if (!key && !routing.hint.empty()) key = routing.hint;
+  if (!key) {
+    fail(ErrorKind::kPermanent,
+         "cannot route message " + m.id.toHex() + " of type " + typeHex(m.messageType) +
+             " to endpoint " + target + ", which has " + std::to_string(count) +
+             " partitions: this process knows no key function of " + target +
+             " for that type (NatsTransportOptions::keyResolver) and the envelope has no "
+             "entityKey hint");
+  }
+  return partitionOf(*key, count);
+}
+
+// The partition a delivery belongs to, when it is not `partition`; nullopt when it is, or when
+// its key cannot be derived here (then the pipeline decides what it is).
+std::optional<std::uint32_t> NatsTransport::Impl::misrouted(std::string_view endpoint,
+                                                            std::uint32_t partition,
+                                                            std::uint32_t count, natsMsg* msg) {
+  if (count == 1 || !options.keyResolver) return std::nullopt;
+  try {
+    const auto* data = reinterpret_cast<const std::byte*>(natsMsg_GetData(msg));
+    const Routing routing = routingOf({data, static_cast<std::size_t>(natsMsg_GetDataLength(msg))});
+    const auto key = options.keyResolver(endpoint, routing.messageType, routing.payload);
+    if (!key) return std::nullopt;
+    const std::uint32_t right = partitionOf(*key, count);
+    if (right == partition) return std::nullopt;
+    return right;
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+// Moves a delivery to its right partition: 1. the copy is stored there (deduplicated per
+// original and partition), 2. then the original is removed.
+void NatsTransport::Impl::forward(std::string_view endpoint, std::uint32_t partition,
+                                  natsMsg* msg) {
+  MsgPtr original(msg);
+  const std::string subject = inputSubject(endpoint, partition);
+  natsMsg* raw = nullptr;
+  check(natsMsg_Create(&raw, subject.c_str(), nullptr, natsMsg_GetData(msg),
+                       natsMsg_GetDataLength(msg)),
+        "forwarded message for " + subject);
+  MsgPtr copy(raw);
+  const std::string id = headerText(msg, kMsgIdHeader) + "-p" + std::to_string(partition);
+  check(natsMsgHeader_Set(raw, kMsgIdHeader, id.c_str()), "header");
+  for (const char* name : {kTypeHeader, kDeliverAtHeader}) {
+    const std::string value = headerText(msg, name);
+    if (!value.empty()) check(natsMsgHeader_Set(raw, name, value.c_str()), "header");
+  }
+  spdlog::warn(
+      "a message for {} partition {} arrived in another partition (its sender routed "
+      "it by a wrong entityKey hint): forwarded",
+      endpoint, partition);
+  std::vector<MsgPtr> one;
+  one.push_back(std::move(copy));
+  publisher.publishAll(std::move(one));
+  check(natsMsg_Ack(msg, nullptr), "acknowledging a forwarded delivery");
 }
 
 std::uint64_t NatsTransport::Impl::hold(Held h) {
@@ -265,6 +361,13 @@ void NatsTransport::Impl::flush() {
 NatsTransport::NatsTransport(NatsTransportOptions options) : options_(std::move(options)) {
   validate(options_);
   impl_ = std::make_unique<Impl>(options_);
+  for (const auto& [endpoint, count] : options_.partitionCounts) {
+    impl_->partitions.declare(endpoint, count);
+  }
+}
+
+std::uint32_t NatsTransport::partitionCount(std::string_view endpoint) {
+  return impl_->partitions.countOf(endpoint);
 }
 
 NatsTransport::~NatsTransport() = default;
@@ -277,10 +380,23 @@ void NatsTransport::subscribe(std::string_view endpoint, std::uint64_t messageTy
 
 std::vector<Delivery> NatsTransport::receive(std::string_view endpoint, std::size_t maxCount,
                                              std::chrono::milliseconds maxWait) {
+  return receivePartition(endpoint, 0, maxCount, maxWait);
+}
+
+std::vector<Delivery> NatsTransport::receivePartition(std::string_view endpoint,
+                                                      std::uint32_t partition, std::size_t maxCount,
+                                                      std::chrono::milliseconds maxWait) {
   if (maxCount == 0) return {};
-  Impl::Consumer& consumer = impl_->consumer(endpoint);
+  requireEndpointName(endpoint);
+  const std::uint32_t count = impl_->partitions.countOf(endpoint);
+  if (partition >= count) {
+    fail(ErrorKind::kPermanent, "endpoint " + std::string(endpoint) + " has " +
+                                    std::to_string(count) + " partitions: there is no partition " +
+                                    std::to_string(partition));
+  }
+  Impl::Consumer& consumer = impl_->consumer(endpoint, partition);
   impl_->dropStale();
-  const std::string consumerName = detail::nats::consumerName(endpoint, kPartition);
+  const std::string consumerName = detail::nats::consumerName(endpoint, partition);
 
   jsFetchRequest request;
   check(jsFetchRequest_Init(&request), "fetch options");
@@ -323,6 +439,10 @@ std::vector<Delivery> NatsTransport::receive(std::string_view endpoint, std::siz
       natsMsg_Destroy(msg);
       continue;
     }
+    if (auto right = impl_->misrouted(endpoint, partition, count, msg)) {
+      impl_->forward(endpoint, *right, msg);
+      continue;
+    }
     // A delayed message was most likely handed back once before its first real delivery.
     const std::uint64_t deferrals = deliverAt && *deliverAt > meta->Timestamp ? 1 : 0;
     const auto attempt = static_cast<std::uint32_t>(
@@ -363,7 +483,7 @@ void NatsTransport::publish(std::span<const Outbound> messages) {
             .count();
     for (const std::string& target : targets) {
       impl_->ensureStreams(target);
-      const std::string subject = inputSubject(target, kPartition);
+      const std::string subject = inputSubject(target, impl_->partitionFor(target, m));
       natsMsg* raw = nullptr;
       check(natsMsg_Create(&raw, subject.c_str(), nullptr,
                            reinterpret_cast<const char*>(m.envelope.data()),

@@ -16,6 +16,9 @@ Bytes edgeEnvelope(const EdgeAddress& address, std::uint64_t messageType,
   envelope.setRecordedAt(
       std::chrono::duration_cast<std::chrono::nanoseconds>(address.recordedAt.time_since_epoch())
           .count());
+  if (!address.entityKey.empty()) {  // absent rather than empty: earlier envelopes keep their bytes
+    envelope.setEntityKey(capnp::Text::Reader(address.entityKey.data(), address.entityKey.size()));
+  }
   envelope.setPayload(payload.asBytes());
   Words canonical = canonicalOf(envelope.asReader());
   auto bytes = asBytes(canonical);

@@ -22,8 +22,16 @@ void addRunCommand(CLI::App& cli, int& exitCode) {
       ->capture_default_str();
   cmd->add_option("--transport", options->transport,
                   "embedded (default: DIR/bus) or nats://HOST:PORT (NATS JetStream)");
+  auto partitions = std::make_shared<std::string>();
+  cmd->add_option("--partition-count", options->partitionCount,
+                  "NATS: partitions of each served endpoint (fixed once recorded on the server)");
+  cmd->add_option("--partitions", *partitions,
+                  "NATS: the partitions this process owns, e.g. 0,2 or 0-3 (default: all of 1)");
   cmd->add_flag("--no-fsync", options->noFsync, "skip fsync (benchmarks only: unsafe on OS crash)");
-  cmd->callback([app, options, &exitCode] { exitCode = serve(findApp(*app), *options); });
+  cmd->callback([app, options, partitions, &exitCode] {
+    if (!partitions->empty()) options->partitions = parsePartitionList(*partitions);
+    exitCode = serve(findApp(*app), *options);
+  });
 }
 
 }  // namespace idem::tools

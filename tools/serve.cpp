@@ -6,7 +6,9 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -49,17 +51,29 @@ std::function<void(FaultPoint)> crashHookFromEnvironment() {
   };
 }
 
-void writeStats(const Workspace& workspace, const Endpoint& endpoint) {
+// One Endpoint this process serves: an endpoint, or one partition of it.
+struct Served {
+  std::string label;  // the endpoint's name, with ".p<N>" when it has several partitions
+  std::unique_ptr<Transport> partitionView;  // the NatsPartition it receives from, if any
+  std::unique_ptr<Endpoint> endpoint;
+};
+
+void writeStats(const Workspace& workspace, const Served& served) {
+  const Endpoint& endpoint = *served.endpoint;
   const EndpointStats s = endpoint.stats();
-  const nlohmann::json json = {
-      {"endpoint", endpoint.name()},   {"pid", ::getpid()},
-      {"batches", s.batches},          {"processed", s.processed},
-      {"duplicates", s.duplicates},    {"alreadyPublished", s.alreadyPublished},
-      {"published", s.published},      {"retried", s.retried},
-      {"deadLettered", s.deadLettered}};
+  const nlohmann::json json = {{"endpoint", endpoint.name()},
+                               {"partition", served.label},
+                               {"pid", ::getpid()},
+                               {"batches", s.batches},
+                               {"processed", s.processed},
+                               {"duplicates", s.duplicates},
+                               {"alreadyPublished", s.alreadyPublished},
+                               {"published", s.published},
+                               {"retried", s.retried},
+                               {"deadLettered", s.deadLettered}};
   std::filesystem::create_directories(workspace.statsDirectory());
   const auto file =
-      workspace.statsDirectory() / (endpoint.name() + "." + std::to_string(::getpid()) + ".json");
+      workspace.statsDirectory() / (served.label + "." + std::to_string(::getpid()) + ".json");
   const auto tmp = file.string() + ".tmp";
   std::ofstream(tmp) << json.dump() << "\n";
   std::filesystem::rename(tmp, file);
@@ -67,9 +81,13 @@ void writeStats(const Workspace& workspace, const Endpoint& endpoint) {
 
 // Connects to NATS, retrying with back-off while no server answers. Returns nullptr when SIGTERM
 // or SIGINT arrives meanwhile (they are blocked by the Host: waited for here).
-std::unique_ptr<Transport> connectNats(const ServeOptions& o) {
+std::unique_ptr<Transport> connectNats(const App& app, const ServeOptions& o) {
   NatsTransportOptions options = natsOptionsFor(o.transport);
   options.ackWait = std::chrono::milliseconds(o.leaseMs);
+  if (o.partitionCount > 0) {
+    for (const std::string& name : o.endpoints) options.partitionCounts[name] = o.partitionCount;
+  }
+  options.keyResolver = keyResolverForApp(app);  // routes to any partitioned endpoint
   sigset_t stopSignals;
   sigemptyset(&stopSignals);
   sigaddset(&stopSignals, SIGTERM);
@@ -90,24 +108,88 @@ std::unique_ptr<Transport> connectNats(const ServeOptions& o) {
   }
 }
 
-std::unique_ptr<Transport> openTransport(const ServeOptions& o, const Workspace& workspace) {
+std::unique_ptr<Transport> openTransport(const App& app, const ServeOptions& o,
+                                         const Workspace& workspace) {
   if (o.transport.empty() || o.transport == "embedded") {
+    const bool partitioned =
+        o.partitionCount > 1 ||
+        std::any_of(o.partitions.begin(), o.partitions.end(), [](auto p) { return p != 0; });
+    if (partitioned) {
+      fail(ErrorKind::kPermanent,
+           "--partitions and --partition-count need the NATS transport (--transport nats://...)");
+    }
     EmbeddedTransportOptions busOptions;
     busOptions.busDirectory = workspace.bus();
     busOptions.leaseTimeout = std::chrono::milliseconds(o.leaseMs);
     busOptions.durable = !o.noFsync;
     return std::make_unique<EmbeddedTransport>(busOptions);
   }
-  return connectNats(o);
+  return connectNats(app, o);
+}
+
+// The partitions of `endpoint` (of `count`) this process owns, as `o` says.
+std::vector<std::uint32_t> ownedPartitions(const ServeOptions& o, const std::string& endpoint,
+                                           std::uint32_t count) {
+  if (o.partitions.empty()) {
+    if (count == 1) return {0};
+    fail(ErrorKind::kPermanent, "endpoint " + endpoint + " has " + std::to_string(count) +
+                                    " partitions: say which this process owns (--partitions, "
+                                    "e.g. 0-" +
+                                    std::to_string(count - 1) + ")");
+  }
+  for (std::uint32_t p : o.partitions) {
+    if (p >= count) {
+      fail(ErrorKind::kPermanent, "endpoint " + endpoint + " has " + std::to_string(count) +
+                                      " partitions (0-" + std::to_string(count - 1) +
+                                      "): there is no partition " + std::to_string(p));
+    }
+  }
+  return o.partitions;
 }
 
 }  // namespace
+
+EntityKeyResolver keyResolverForApp(const App& app) {
+  std::vector<Handlers> handlerSets;
+  for (const AppEndpoint& e : app.endpoints) handlerSets.push_back(app.handlers(e.name));
+  return keyResolverFor(std::move(handlerSets));
+}
+
+std::vector<std::uint32_t> parsePartitionList(std::string_view text) {
+  auto bad = [&] {
+    fail(ErrorKind::kPermanent,
+         "not a list of partitions (e.g. 0,2 or 0-3): '" + std::string(text) + "'");
+  };
+  auto number = [&](std::string_view digits) {
+    std::uint32_t n = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) bad();
+    return n;
+  };
+  std::vector<std::uint32_t> out;
+  std::string_view rest = text;
+  while (!rest.empty() || out.empty()) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    if (comma != std::string_view::npos && rest.empty()) bad();  // a trailing comma
+    const std::size_t dash = item.find('-');
+    const std::uint32_t first = number(item.substr(0, dash));
+    const std::uint32_t last =
+        dash == std::string_view::npos ? first : number(item.substr(dash + 1));
+    if (last < first || last - first > 4096) bad();
+    for (std::uint32_t p = first; p <= last; ++p) out.push_back(p);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
 
 int serve(const App& app, const ServeOptions& o) {
   reportFatalSignals();  // a crash names where it happened, in the endpoint's log
   const Workspace workspace{o.dir};
   Host host;  // first: blocks SIGTERM/SIGINT before any thread starts
-  const std::unique_ptr<Transport> transport = openTransport(o, workspace);
+  const std::unique_ptr<Transport> transport = openTransport(app, o, workspace);
   if (!transport) {
     spdlog::info("stopped while waiting for NATS");
     return 0;
@@ -122,24 +204,35 @@ int serve(const App& app, const ServeOptions& o) {
   }
 
   auto crashHook = crashHookFromEnvironment();
-  std::vector<std::unique_ptr<Endpoint>> endpoints;
+  auto* nats = dynamic_cast<NatsTransport*>(transport.get());
+  std::vector<Served> endpoints;
+  std::vector<std::string> labels;
   for (const std::string& name : o.endpoints) {
-    EndpointOptions options;
-    options.storeDirectory = workspace.store(name);
-    options.batchSize = o.batchSize;
-    options.durable = !o.noFsync;
-    options.faultHook = crashHook;
-    endpoints.push_back(std::make_unique<Endpoint>(app.handlers(name), bus, options));
-    host.add(*endpoints.back());
+    const std::uint32_t count = nats != nullptr ? nats->partitionCount(name) : 1;
+    for (std::uint32_t partition : ownedPartitions(o, name, count)) {
+      Served served;
+      served.label = count == 1 ? name : name + ".p" + std::to_string(partition);
+      if (count > 1) served.partitionView = std::make_unique<NatsPartition>(*nats, partition);
+      EndpointOptions options;
+      options.storeDirectory = workspace.store(name, partition, count);
+      options.batchSize = o.batchSize;
+      options.durable = !o.noFsync;
+      options.faultHook = crashHook;
+      Transport& receiveFrom = served.partitionView ? *served.partitionView : bus;
+      served.endpoint = std::make_unique<Endpoint>(app.handlers(name), receiveFrom, options);
+      host.add(*served.endpoint);
+      labels.push_back(served.label);
+      endpoints.push_back(std::move(served));
+    }
   }
-  spdlog::info("serving {} of app {} in {} (pid {})", fmt::join(o.endpoints, ", "), app.name,
+  spdlog::info("serving {} of app {} in {} (pid {})", fmt::join(labels, ", "), app.name,
                workspace.root.string(), ::getpid());
 
   std::atomic<bool> done{false};
   std::jthread statsWriter([&] {
     while (!done.load()) {
       try {
-        for (const auto& e : endpoints) writeStats(workspace, *e);
+        for (const Served& e : endpoints) writeStats(workspace, e);
       } catch (const std::exception& e) {  // counters are informative: never end the process
         spdlog::warn("cannot write the stats files: {}", e.what());
       }
@@ -149,7 +242,7 @@ int serve(const App& app, const ServeOptions& o) {
   host.run();
   done = true;
   statsWriter.join();
-  for (const auto& e : endpoints) writeStats(workspace, *e);
+  for (const Served& e : endpoints) writeStats(workspace, e);
   spdlog::info("drained and stopped");
   return 0;
 }

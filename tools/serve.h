@@ -6,9 +6,12 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "idem/partitioning.h"
 #include "tools/apps.h"
 
 namespace idem::tools {
@@ -22,7 +25,23 @@ struct ServeOptions {
   // Empty or "embedded": the workspace's bus. "nats://HOST:PORT[,nats://...]": NATS JetStream;
   // a server that does not answer at start is retried with back-off until it does (or SIGTERM).
   std::string transport;
+  // NATS only (docs/nats.md, "Partitioning"). partitionCount: P of every endpoint served here,
+  // declared on the server (0: not given; the recorded count is used, 1 when none is).
+  // partitions: the partitions of each served endpoint this process owns (empty: all of them,
+  // allowed only when P is 1). One Endpoint, store and consumer per owned partition; partition N
+  // of an endpoint with P > 1 keeps its store in DIR/stores/<endpoint>.p<N>.
+  std::uint32_t partitionCount = 0;
+  std::vector<std::uint32_t> partitions;
 };
+
+// The entity keys every endpoint of `app` derives (its handlers' keyOf), for
+// NatsTransportOptions::keyResolver: any process of the app (idem run, idem send over NATS) can
+// route to any partitioned endpoint of it. `app` must outlive the resolver.
+EntityKeyResolver keyResolverForApp(const App& app);
+
+// "0,2", "0-3" or a mix ("0-1,5"): the partitions listed, ascending, without repeats. Throws
+// idem::Error (permanent) naming the text when it is not such a list.
+std::vector<std::uint32_t> parsePartitionList(std::string_view text);
 
 // Returns the process exit code (0 after a drained stop, also when stopped while waiting for
 // NATS). Throws idem::Error when the bus or a store cannot be opened, or NATS refuses us.

@@ -1,10 +1,13 @@
 // Workspace: where one deployment on this machine keeps its files:
 //   DIR/bus/                   the embedded transport's queues (shared by every process)
 //   DIR/stores/<endpoint>/     each endpoint's version store
+//   DIR/stores/<endpoint>.p<N>/  partition N's store, for an endpoint with several (NATS)
 //   DIR/stats/<endpoint>.json  the last counters an endpoint process wrote
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <string>
 #include <string_view>
 
 namespace idem::tools {
@@ -15,6 +18,12 @@ struct Workspace {
   std::filesystem::path bus() const { return root / "bus"; }
   std::filesystem::path store(std::string_view endpoint) const {
     return root / "stores" / std::string(endpoint);
+  }
+  // The store of partition `partition` of `count`: store(endpoint) when count is 1.
+  std::filesystem::path store(std::string_view endpoint, std::uint32_t partition,
+                              std::uint32_t count) const {
+    if (count <= 1) return store(endpoint);
+    return root / "stores" / (std::string(endpoint) + ".p" + std::to_string(partition));
   }
   std::filesystem::path statsDirectory() const { return root / "stats"; }
 };

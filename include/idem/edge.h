@@ -18,6 +18,9 @@ struct EdgeAddress {
   MessageId id;
   std::string_view destination;  // empty: published to the subscribers of the type
   TimePoint recordedAt{};
+  // The envelope's entityKey routing hint (empty: none). Transports route to a partitioned
+  // endpoint by the receiver's own key function when they know it, else by this hint.
+  std::string_view entityKey{};
 };
 
 // The canonical envelope around `payload` (canonical bytes of a struct of `messageType`).

@@ -27,6 +27,10 @@ class ChainRun {
     unsigned leaseMs = 300;
     std::size_t batch = 16;
     Bus bus = Bus::kEmbedded;
+    int counters = 5;  // the Increments go to counters c0..c<counters-1>
+    // NATS only: a, b and c each get this many partitions (declared by the recorder before any
+    // process starts); start processes with the partitions they own.
+    std::uint32_t partitionCount = 1;
   };
   explicit ChainRun(Options options);
   ~ChainRun();
@@ -34,8 +38,9 @@ class ChainRun {
   // Starts process `name` serving endpoint `endpoint` ("a", "b" or "c") with `environment`
   // ("KEY=value", e.g. "IDEM_CRASH_AT=after-commit:3"). A process that dies is restarted by
   // runUntilDrained() without that environment.
+  // `partitions` ("0-1"): the partitions of `endpoint` the process owns (partitionCount > 1).
   void start(const std::string& name, const std::string& endpoint,
-             std::vector<std::string> environment = {});
+             std::vector<std::string> environment = {}, const std::string& partitions = "");
   void startChain(const std::map<std::string, std::vector<std::string>>& environments = {});
 
   // Edge Increments inc-<first>..inc-<first+count-1> to a, each with 1 to 3 outputs.
@@ -44,6 +49,8 @@ class ChainRun {
   void resend(int index);
   void sendFlaky(const std::string& key);
 
+  // SIGTERMs process `name`, waits until it drained and exited 0, and forgets it.
+  void stop(const std::string& name);
   // SIGKILLs process `name` and starts it again at once (without its crash environment).
   void killAndRestart(const std::string& name);
   std::vector<std::string> processNames() const;
@@ -57,6 +64,9 @@ class ChainRun {
   unsigned kills() const { return kills_; }
   std::size_t copiesRecorded() const { return copies_.size(); }
 
+  // The store directories of `endpoint`, one per partition, indexed by partition.
+  std::vector<std::filesystem::path> storesOf(const std::string& endpoint) const;
+
   // NATS only: stops nats-server (SIGTERM) and starts it again over the same store.
   void restartNats();
 
@@ -68,10 +78,11 @@ class ChainRun {
   struct Process {
     std::string endpoint;
     std::vector<std::string> environment;
+    std::string partitions;
   };
   void record();
   bool drained();
-  std::vector<std::string> argvFor(const std::string& endpoint) const;
+  std::vector<std::string> argvFor(const Process& process) const;
 
   Options options_;
   TempDir dir_;

@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   cli.add_option("--lease-ms", options.leaseMs);
   cli.add_option("--batch", options.batchSize);
   cli.add_option("--transport", options.transport);
+  cli.add_option("--partition-count", options.partitionCount);
+  std::string partitions;
+  cli.add_option("--partitions", partitions);
   CLI11_PARSE(cli, argc, argv);
 
   auto knobs = std::make_shared<idem::test::CounterKnobs>();
@@ -31,6 +34,7 @@ int main(int argc, char** argv) {
        {"b", [](idem::Handlers& h) { idem::test::addRelayHandlers(h); }},
        {"c", [](idem::Handlers& h) { idem::test::addChainSinkHandlers(h); }}}};
   try {
+    if (!partitions.empty()) options.partitions = idem::tools::parsePartitionList(partitions);
     return idem::tools::serve(app, options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "idem-test-endpoint: %s\n", e.what());
