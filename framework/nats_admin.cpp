@@ -18,8 +18,9 @@ using namespace detail::nats;
 
 namespace {
 
-// Copies and retries go to partition 0, the only one until partitions are implemented; then
-// they must be routed as NatsTransport::publish routes.
+// publishCopy() sends to partition 0: the demo it serves runs its endpoints unpartitioned
+// (a partitioned endpoint's copy would need NatsTransport::publish's routing). Retried error
+// entries go back to the partition they were dead-lettered from (partitionOfErrorId).
 constexpr std::uint32_t kPartition = 0;
 constexpr std::string_view kInputPrefix = "IDEM_IN_";
 
@@ -68,9 +69,22 @@ std::optional<EnvelopeFacts> envelopeFacts(const Bytes& bytes) {
   }
 }
 
+// The partition a dead-lettered delivery came from: its error entry's Nats-Msg-Id is
+// "<consumer>-<stream sequence>" and the consumer's name ends in "_p<partition>" (nats_layout.h).
+std::uint32_t partitionOfErrorId(std::string_view msgId) {
+  const std::size_t dash = msgId.rfind('-');
+  const std::size_t p = msgId.substr(0, dash).rfind("_p");
+  if (dash == std::string_view::npos || p == std::string_view::npos) return kPartition;
+  std::uint32_t partition = 0;
+  const char* first = msgId.data() + p + 2;
+  const char* last = msgId.data() + dash;
+  auto [end, ec] = std::from_chars(first, last, partition);
+  return ec == std::errc() && end == last ? partition : kPartition;
+}
+
 MsgPtr inputMessage(std::string_view endpoint, const Bytes& body, const std::string& msgId,
-                    std::optional<std::uint64_t> type) {
-  const std::string subject = inputSubject(endpoint, kPartition);
+                    std::optional<std::uint64_t> type, std::uint32_t partition = kPartition) {
+  const std::string subject = inputSubject(endpoint, partition);
   natsMsg* raw = nullptr;
   check(natsMsg_Create(&raw, subject.c_str(), nullptr, reinterpret_cast<const char*>(body.data()),
                        static_cast<int>(body.size())),
@@ -193,9 +207,16 @@ std::size_t NatsAdmin::retryErrors(std::string_view endpoint, std::optional<std:
     const auto facts = envelopeFacts(e.envelope);
     const std::string msgId =
         (facts ? facts->id : name) + "-retry-" + std::to_string(e.id);  // unique per entry
+    // Back to the partition it was dead-lettered from (its error entry's id says which).
+    natsMsg* rawEntry = nullptr;
+    jsErrCode entryError = static_cast<jsErrCode>(0);
+    check(js_GetMsg(&rawEntry, impl_->js.get(), name.c_str(), e.id, nullptr, &entryError),
+          "reading " + name + " #" + std::to_string(e.id), entryError);
+    MsgPtr entry(rawEntry);
+    const std::uint32_t partition = partitionOfErrorId(headerText(entry.get(), kMsgIdHeader));
     std::vector<MsgPtr> one;
     one.push_back(inputMessage(endpoint, e.envelope, msgId,
-                               facts ? std::optional(facts->type) : std::nullopt));
+                               facts ? std::optional(facts->type) : std::nullopt, partition));
     // 1. The copy is stored in the input stream, 2. then the entry leaves the error stream.
     impl_->publisher.publishAll(std::move(one));
     jsErrCode error = static_cast<jsErrCode>(0);

@@ -57,7 +57,7 @@ class NatsAdmin {
   // Publishes a copy of `message` (same bytes) to its destination's input with Nats-Msg-Id
   // "<message id>-<copyTag>": a duplicate delivery that the server's duplicate window does not
   // drop (a redelivery as a broker or a retrying sender produces one). Throws idem::Error
-  // (permanent) when the message has no destination.
+  // (permanent) when the message has no destination. Partition 0 only (unpartitioned endpoints).
   void publishCopy(const Outbound& message, std::string_view copyTag);
 
   // Deletes `endpoint`'s input and error streams with their consumers and everything in them
