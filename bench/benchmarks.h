@@ -55,4 +55,9 @@ std::vector<Row> runDuplicates(const Settings& settings);
 // Open a store with 100k / 1M history entries and process the next message.
 std::vector<Row> runRecovery(const Settings& settings, std::uint64_t largeHistory = 1'000'000);
 
+// Store size (pages in use and file) after `small` and after `large` messages over
+// settings.entities entities in one store, retention on with horizons of zero, not durable.
+std::vector<Row> runRetention(const Settings& settings, std::uint64_t small = 1'000'000,
+                              std::uint64_t large = 10'000'000);
+
 }  // namespace idem::bench
