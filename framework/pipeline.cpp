@@ -139,7 +139,9 @@ void Pipeline::flushPublished() {
 
 store::PruneCounts Pipeline::prune(store::Txn& txn) const {
   const RetentionPolicy& policy = options_.retention;
-  if (!policy.enabled) return {};
+  // Not in the first batch after the store opened: recovery reads only what its owed work needs
+  // (a sweep reads the oldest, coldest pages of the store).
+  if (!policy.enabled || stats_.batches == 0) return {};
   const std::int64_t now = nowNs();
   store::PruneLimits limits;
   limits.historyBeforeNs = now - policy.historyHorizon.count();

@@ -52,7 +52,8 @@ class Pipeline {
   std::optional<RunResult> runWithRetries(Item& item, const RunInput& input,
                                           kj::ArrayPtr<const capnp::word> state);
   void deadLetter(Item& item, std::string reason, std::string detail) const;
-  // Retention's bounded step for this batch (a no-op when retention is off).
+  // Retention's bounded step for this batch (a no-op when retention is off, and in the first
+  // batch of this pipeline).
   store::PruneCounts prune(store::Txn& txn) const;
   void publishAndAck(std::vector<Item>& items);
   void fault(FaultPoint point) const;

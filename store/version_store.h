@@ -47,6 +47,11 @@ struct PruneLimits {
   // Records each of the two sweeps (history, applied index) examines per call: the bound on the
   // work pruning adds to one write transaction.
   std::size_t budget = 512;
+  // Entities the history sweep may look at per call without pruning anything. Each costs a read
+  // of the entity's oldest record, the coldest page it has: a small cap keeps a sweep over a
+  // store with nothing to prune (e.g. the first batch after a restart) from reading hundreds of
+  // cold pages.
+  std::size_t idleEntities = 8;
 };
 
 struct PruneCounts {

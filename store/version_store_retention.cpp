@@ -85,7 +85,8 @@ PruneCounts VersionStore::prune(Txn& txn, const PruneLimits& limits) {
     std::from_chars(text->data(), text->data() + text->size(), entity);
   }
   std::size_t budget = limits.budget;
-  while (budget > 0) {
+  std::size_t idle = 0;
+  while (budget > 0 && idle < limits.idleEntities) {
     EntityWalk walk;
     {
       Cursor cursor(txn, s.history);
@@ -127,6 +128,7 @@ PruneCounts VersionStore::prune(Txn& txn, const PruneLimits& limits) {
         if (budget == 0) break;
       }
     }
+    if (walk.base == 0) ++idle;
     if (walk.base != 0) {
       if (walk.baseSnapshot != walk.base) {
         // Versions baseSnapshot+1..base left the state unchanged: the same bytes, at base.

@@ -184,12 +184,16 @@ TEST_CASE(
   reopen(world);
   world.transport.advance(2h);
   world.sendRaw("counters", increment(world, "inc-6", "c1"));
+  world.runUntilQuiet();  // the first batch after opening prunes nothing
+  CHECK(world.endpoint("counters").stats().prunedVersions == 0);
+  world.sendRaw("counters", increment(world, "inc-7", "c1"));
   world.runUntilQuiet();
+  CHECK(world.endpoint("counters").stats().prunedVersions == 2);
   const EntityFacts facts = factsOf(world, "c1");
   CHECK(facts.firstRetained == 3);  // 1 and 2 went; 3 is owed to the transport, so it stays
-  CHECK(facts.history == range(3, 6));
+  CHECK(facts.history == range(3, 7));
   CHECK(facts.snapshots.count(2) == 1);
-  CHECK(facts.value == 6);
+  CHECK(facts.value == 7);
 }
 
 TEST_CASE("an unchanged version at the prune boundary gets the snapshot of the state it kept",
