@@ -128,8 +128,9 @@ PruneCounts VersionStore::prune(Txn& txn, const PruneLimits& limits) {
         if (budget == 0) break;
       }
     }
-    if (walk.base == 0) ++idle;
-    if (walk.base != 0) {
+    if (walk.base == 0) {
+      ++idle;
+    } else {
       if (walk.baseSnapshot != walk.base) {
         // Versions baseSnapshot+1..base left the state unchanged: the same bytes, at base.
         const std::optional<Bytes> bytes = txn.get(s.snapshots, key16(entity, walk.baseSnapshot));
@@ -153,13 +154,12 @@ PruneCounts VersionStore::prune(Txn& txn, const PruneLimits& limits) {
 
   // --- applied index: key order, wrapping around ------------------------------------------
   std::vector<Key16> expired;
-  std::optional<Key16> next;
+  std::optional<MessageId> next;  // where the next step starts; nullopt: at the first key
   {
     Cursor cursor(txn, s.applied);
-    bool more = false;
     const std::optional<std::string> at = findMeta(txn, kAppliedSweep);
     const std::optional<MessageId> from = at ? MessageId::fromHex(*at) : std::nullopt;
-    more = from ? cursor.move(MDB_SET_RANGE, idBytes(*from)) : cursor.move(MDB_FIRST);
+    bool more = from ? cursor.move(MDB_SET_RANGE, idBytes(*from)) : cursor.move(MDB_FIRST);
     for (std::size_t examined = 0; more && examined < limits.budget; ++examined) {
       const Bytes key = cursor.key();
       if (key.size() != 16) s.damaged("applied key is not 16 bytes");
@@ -175,16 +175,14 @@ PruneCounts VersionStore::prune(Txn& txn, const PruneLimits& limits) {
     }
     if (more) {
       next.emplace();
-      std::memcpy(next->data(), cursor.key().data(), 16);
+      std::memcpy(next->bytes.data(), cursor.key().data(), 16);
     }
   }
   for (const Key16& k : expired) {
     if (txn.del(s.applied, k)) ++counts.applied;
   }
   if (next) {
-    MessageId id;
-    std::memcpy(id.bytes.data(), next->data(), 16);
-    putMeta(txn, kAppliedSweep, id.toHex());
+    putMeta(txn, kAppliedSweep, next->toHex());
   } else {
     txn.del(s.meta, asBytes(kAppliedSweep));
   }
