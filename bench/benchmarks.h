@@ -59,4 +59,9 @@ std::vector<Row> runRecovery(const Settings& settings, std::uint64_t largeHistor
 // nats-server started on a free loopback port (nats-server must be installed: `make setup`).
 std::vector<Row> runNats(const Settings& settings);
 
+// Store size (pages in use and file) after `small` and after `large` messages over
+// settings.entities entities in one store, retention on with horizons of zero, not durable.
+std::vector<Row> runRetention(const Settings& settings, std::uint64_t small = 1'000'000,
+                              std::uint64_t large = 10'000'000);
+
 }  // namespace idem::bench

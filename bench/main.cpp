@@ -1,6 +1,7 @@
 // idem-bench: runs the benchmarks of bench/ and prints one table, idem beside its baseline.
 //   idem-bench [--messages N] [--entities N] [--batch N] [--no-durable] [--runs N] [--smoke]
-//              [e2e latency outbox duplicates recovery nats ...]
+//              [--retention-small N] [--retention-large N]
+//              [e2e latency outbox duplicates recovery retention nats ...]
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <set>
@@ -12,6 +13,8 @@ int main(int argc, char** argv) {
   Settings s;
   bool noDurable = false;
   std::uint64_t history = 1'000'000;
+  std::uint64_t retentionSmall = 1'000'000;
+  std::uint64_t retentionLarge = 10'000'000;
   std::vector<std::string> only;
   CLI::App app("idem benchmarks: idem and its baseline side by side, medians of --runs runs");
   app.add_option("--messages", s.messages, "timed messages per run")->capture_default_str();
@@ -23,9 +26,16 @@ int main(int argc, char** argv) {
   app.add_option("--runs", s.runs, "runs per row; the table shows medians")->capture_default_str();
   app.add_option("--history", history, "history entries of the large recovery store")
       ->capture_default_str();
+  app.add_option("--retention-small", retentionSmall,
+                 "retention row: messages before the first size measurement")
+      ->capture_default_str();
+  app.add_option("--retention-large", retentionLarge,
+                 "retention row: messages before the second size measurement")
+      ->capture_default_str();
   app.add_flag("--smoke", s.smoke, "tiny counts, one run, no targets: checks every benchmark runs");
   app.add_option("benchmarks", only,
-                 "e2e latency outbox duplicates recovery nats (default: all); profile-store, "
+                 "e2e latency outbox duplicates recovery retention nats (default: all); "
+                 "profile-store, "
                  "profile-bus: one idem run each, for profilers");
   CLI11_PARSE(app, argc, argv);
   s.durable = !noDurable;
@@ -35,6 +45,8 @@ int main(int argc, char** argv) {
     s.batch = 32;
     s.runs = 1;
     history = 2'000;
+    retentionSmall = 2'000;
+    retentionLarge = 20'000;
   }
   const std::set<std::string> chosen(only.begin(), only.end());
   auto wanted = [&](const char* name) { return chosen.empty() || chosen.contains(name); };
@@ -74,6 +86,13 @@ int main(int argc, char** argv) {
       auto r = runRecovery(s, history);
       rows.insert(rows.end(), r.begin(), r.end());
     }
+    if (wanted("retention")) {
+      if (retentionSmall == 0 || retentionLarge < retentionSmall) {
+        throw std::runtime_error("--retention-large must be >= --retention-small > 0");
+      }
+      auto r = runRetention(s, retentionSmall, retentionLarge);
+      rows.insert(rows.end(), r.begin(), r.end());
+    }
     if (wanted("nats")) {
       auto r = runNats(s);
       rows.insert(rows.end(), r.begin(), r.end());
@@ -84,10 +103,6 @@ int main(int argc, char** argv) {
   }
   if (s.smoke) {
     for (Row& row : rows) row.verdict = "smoke";
-  }
-  if (chosen.empty()) {
-    rows.push_back({"Retention: store size after 10M vs 1M messages", "not implemented", "-", 0,
-                    "<= 2x", "not implemented"});
   }
   printTable("idem-bench: " + std::to_string(s.messages) + " messages, " +
                  std::to_string(s.entities) + " entities, batch " + std::to_string(s.batch) +

@@ -59,6 +59,12 @@ Endpoint::Endpoint(Handlers handlers, Transport& transport, EndpointOptions opti
   if (options.batchSize == 0) fail(ErrorKind::kBug, "EndpointOptions::batchSize must be > 0");
   if (options.snapshotEvery == 0)
     fail(ErrorKind::kBug, "EndpointOptions::snapshotEvery must be > 0");
+  const RetentionPolicy& retention = options.retention;
+  if (retention.enabled &&
+      (retention.historyHorizon.count() < 0 || retention.appliedHorizon.count() < 0 ||
+       retention.recordsPerBatch == 0)) {
+    fail(ErrorKind::kBug, "EndpointOptions::retention: horizons must be >= 0, recordsPerBatch > 0");
+  }
   impl_ = std::make_unique<Impl>(std::move(handlers), transport, std::move(options));
   for (const auto& handler : impl_->handlers.all()) {
     transport.subscribe(impl_->handlers.endpointName(), handler->messageType);

@@ -1,6 +1,7 @@
 // HistoryFold: a serial fold of the recorded inputs.
 #include "framework/history_fold.h"
 
+#include <algorithm>
 #include <string>
 
 #include "idem/error.h"
@@ -23,8 +24,22 @@ void foldHistory(const store::VersionStore& store, store::Txn& txn, const Handle
   auto name = store.findEntityName(txn, entity);
   if (!name) fail(ErrorKind::kBug, "entity " + std::to_string(entity) + " has no name");
   const std::uint64_t head = store.headVersion(txn, entity);
+  const std::uint64_t first = std::max<std::uint64_t>(store.firstRetainedVersion(txn, entity), 1);
   Words state;  // empty = the initial state
-  for (std::uint64_t v = 1; v <= head; ++v) {
+  if (first > 1) {
+    // Retention pruned versions 1..first-1: the fold starts from the state kept at first-1.
+    auto base = store.findSnapshotAtOrBefore(txn, entity, first - 1);
+    if (!base || base->version != first - 1) {
+      fail(ErrorKind::kPermanent, "entity " + name->entityType + "/" + name->key +
+                                      ": history below version " + std::to_string(first) +
+                                      " was pruned but no snapshot of version " +
+                                      std::to_string(first - 1) + " is kept");
+    }
+    state = kj::heapArray<capnp::word>(
+        kj::ArrayPtr<const capnp::word>(reinterpret_cast<const capnp::word*>(base->state.data()),
+                                        base->state.size() / sizeof(capnp::word)));
+  }
+  for (std::uint64_t v = first; v <= head; ++v) {
     auto entry = store.findHistory(txn, entity, v);
     if (!entry) {
       fail(ErrorKind::kPermanent, "entity " + name->entityType + "/" + name->key +

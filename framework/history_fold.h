@@ -1,5 +1,6 @@
 // HistoryFold: re-derives every version of an entity from its recorded inputs alone (never from
-// snapshots), running the handler that recorded each one. The ground truth for audits and for
+// snapshots, except the one retention keeps below the oldest retained version), running the
+// handler that recorded each one. The ground truth for audits and for
 // the test oracles (DESIGN.md §4, O3 and O7).
 #pragma once
 
@@ -21,8 +22,10 @@ struct FoldedVersion {
   bool digestMatches = false;  // re-derived outputs hash to the recorded digest
 };
 
-// Calls `visit` for versions 1..head of `entity`, in order. Throws idem::Error (permanent) when
-// a version's handler is no longer registered; handler exceptions propagate.
+// Calls `visit` for versions 1..head of `entity`, in order; when retention pruned the history
+// below version N (VersionStore::firstRetainedVersion), for versions N..head, starting from the
+// snapshot kept at N-1 (which is then trusted, not re-derived). Throws idem::Error (permanent)
+// when a version's handler is no longer registered; handler exceptions propagate.
 void foldHistory(const store::VersionStore& store, store::Txn& txn, const Handlers& handlers,
                  std::uint64_t entity, const std::function<void(const FoldedVersion&)>& visit);
 

@@ -107,6 +107,7 @@ void Pipeline::process(std::vector<Delivery>& deliveries) {
 
   // 2. Run every input inside one write transaction. On MDB_MAP_FULL the store re-runs this
   // body from the start, so each item's outcome is reset first.
+  store::PruneCounts pruned;
   store_.write([&](store::Txn& txn) {
     for (const MessageId& id : confirmed_) store_.markPublished(txn, id);
     for (Item& item : items) {
@@ -115,10 +116,14 @@ void Pipeline::process(std::vector<Delivery>& deliveries) {
       item.emitted = {};
       handle(txn, item);
     }
+    // Retention rides on the batch's transaction, after its inputs (which need the history).
+    pruned = prune(txn);
     fault(FaultPoint::kBeforeCommit);
   });
   // 3. The batch is durable (write() returned after a synced commit).
   confirmed_.clear();
+  stats_.prunedVersions += pruned.versions;
+  stats_.prunedApplied += pruned.applied;
   fault(FaultPoint::kAfterCommit);
   publishAndAck(items);
   ++stats_.batches;
@@ -130,6 +135,19 @@ void Pipeline::flushPublished() {
     for (const MessageId& id : confirmed_) store_.markPublished(txn, id);
   });
   confirmed_.clear();
+}
+
+store::PruneCounts Pipeline::prune(store::Txn& txn) const {
+  const RetentionPolicy& policy = options_.retention;
+  // Not in the first batch after the store opened: recovery reads only what its owed work needs
+  // (a sweep reads the oldest, coldest pages of the store).
+  if (!policy.enabled || stats_.batches == 0) return {};
+  const std::int64_t now = nowNs();
+  store::PruneLimits limits;
+  limits.historyBeforeNs = now - policy.historyHorizon.count();
+  limits.appliedBeforeNs = now - policy.appliedHorizon.count();
+  limits.budget = policy.recordsPerBatch;
+  return store_.prune(txn, limits);
 }
 
 void Pipeline::handle(store::Txn& txn, Item& item) {
@@ -147,9 +165,20 @@ void Pipeline::handle(store::Txn& txn, Item& item) {
 void Pipeline::handleInput(store::Txn& txn, Item& item) {
   // 1. The applied index decides: first copy, or a duplicate of an input already versioned.
   if (auto applied = store_.findApplied(txn, item.input->id())) {
-    if (!options_.replayPublishedDuplicates && !store_.isUnpublished(txn, item.input->id())) {
-      item.outcome = Outcome::kAlreadyPublished;  // its outputs are with the transport already
-      return;
+    if (!store_.isUnpublished(txn, item.input->id())) {
+      // Its outputs are with the transport already. When retention pruned its version, it is
+      // "already processed at version N" and cannot be replayed, whatever the options ask (the
+      // store may have been pruned while retention was on: checked whenever a replay would run).
+      const bool replay = options_.replayPublishedDuplicates;
+      if ((replay || options_.retention.enabled) &&
+          applied->version < store_.firstRetainedVersion(txn, applied->entity)) {
+        item.outcome = Outcome::kPruned;
+        return;
+      }
+      if (!replay) {
+        item.outcome = Outcome::kAlreadyPublished;
+        return;
+      }
     }
     handleDuplicate(txn, item, *applied);
   } else {
@@ -333,6 +362,10 @@ void Pipeline::publishAndAck(std::vector<Item>& items) {
         break;
       case Outcome::kAlreadyPublished:
         ++stats_.alreadyPublished;
+        acks.push_back(item.delivery->tag);
+        break;
+      case Outcome::kPruned:
+        ++stats_.prunedDuplicates;
         acks.push_back(item.delivery->tag);
         break;
       case Outcome::kRetry: {

@@ -32,7 +32,7 @@ class Pipeline {
   void flushPublished();
 
  private:
-  enum class Outcome { kNew, kDuplicate, kAlreadyPublished, kRetry, kDeadLetter };
+  enum class Outcome { kNew, kDuplicate, kAlreadyPublished, kPruned, kRetry, kDeadLetter };
   struct Item {
     Delivery* delivery = nullptr;
     std::optional<DecodedInput> input;
@@ -52,6 +52,9 @@ class Pipeline {
   std::optional<RunResult> runWithRetries(Item& item, const RunInput& input,
                                           kj::ArrayPtr<const capnp::word> state);
   void deadLetter(Item& item, std::string reason, std::string detail) const;
+  // Retention's bounded step for this batch (a no-op when retention is off, and in the first
+  // batch of this pipeline).
+  store::PruneCounts prune(store::Txn& txn) const;
   void publishAndAck(std::vector<Item>& items);
   void fault(FaultPoint point) const;
   std::int64_t nowNs() const;

@@ -26,6 +26,14 @@ LoadedState StateLoader::load(store::Txn& txn, std::uint64_t entity, std::uint64
   for (std::uint64_t v = from; v <= version; ++v) {
     auto entry = store_.findHistory(txn, entity, v);
     if (!entry) {
+      const std::uint64_t first = store_.firstRetainedVersion(txn, entity);
+      if (v < first) {
+        fail(ErrorKind::kPermanent, "the state of " + name->entityType + "/" + name->key +
+                                        " at version " + std::to_string(version) +
+                                        " is gone: history below version " + std::to_string(first) +
+                                        " was pruned (retention); the oldest loadable version is " +
+                                        std::to_string(first - 1));
+      }
       fail(ErrorKind::kBug, "entity " + name->entityType + "/" + name->key + " has no version " +
                                 std::to_string(v) + " below its head");
     }

@@ -38,7 +38,9 @@ class StateLoader {
       : store_(store), handlers_(handlers) {}
 
   // The state of `entity` at `version` (0 = initial). Throws idem::Error (permanent) when a
-  // history entry to fold was recorded by a handler version that is no longer registered.
+  // history entry to fold was recorded by a handler version that is no longer registered, or
+  // when retention pruned the history below `version` + 1 (versions from
+  // firstRetainedVersion() - 1 on stay loadable).
   LoadedState load(store::Txn& txn, std::uint64_t entity, std::uint64_t version) const;
 
  private:

@@ -13,13 +13,16 @@
 //       "format"       -> "idem.version-store/1"
 //       "endpoint"     -> the endpoint's name (UTF-8)
 //       "next-entity"  -> decimal ASCII u64, the number createEntity assigns next
+//       "retention-entity", "retention-applied" -> sweep positions (version_store_retention.cpp)
 //       other names    -> reserved for the framework (putMeta/findMeta), e.g. the watermark
 //   db "entities"      entityType 0x00 key           -> entity
 //                      (entityType has no 0x00; entityType + 1 + key <= 400 bytes)
 //   db "entity-names"  entity                        -> entityType 0x00 key
 //   db "history"       entity version                -> canonical records.capnp HistoryRecord
 //   db "snapshots"     entity version                -> canonical state bytes (whole words)
-//   db "applied"       input message id (16 bytes)   -> entity version
+//   db "applied"       input message id (16 bytes)   -> entity version appliedAtNs
+//                      (appliedAtNs: u64 of the version's recordedAtNs; absent in stores
+//                      written before retention, whose values are 16 bytes)
 //   db "unpublished"   input message id (16 bytes)   -> (empty)
 //                      inputs whose outputs are committed but not yet confirmed published
 //
@@ -44,6 +47,7 @@
 #include "idem/error.h"
 #include "store/lmdb_env.h"
 #include "store/records.capnp.h"
+#include "store/version_store_impl.h"
 
 namespace idem::store {
 
@@ -52,38 +56,6 @@ namespace {
 constexpr std::string_view kFormat = "idem.version-store/1";
 constexpr std::string_view kMarkerName = "idem-store.json";
 constexpr std::size_t kMaxEntityKeyBytes = 400;
-constexpr std::uint64_t kLastVersion = ~std::uint64_t{0};
-
-using Key16 = std::array<std::byte, 16>;
-using Key8 = std::array<std::byte, 8>;
-
-void putBe64(std::byte* out, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i) {
-    out[i] = static_cast<std::byte>(v & 0xff);
-    v >>= 8;
-  }
-}
-
-std::uint64_t getBe64(const std::byte* in) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | std::to_integer<std::uint64_t>(in[i]);
-  return v;
-}
-
-Key8 key8(std::uint64_t a) {
-  Key8 k;
-  putBe64(k.data(), a);
-  return k;
-}
-
-Key16 key16(std::uint64_t a, std::uint64_t b) {
-  Key16 k;
-  putBe64(k.data(), a);
-  putBe64(k.data() + 8, b);
-  return k;
-}
-
-Bytes idBytes(const MessageId& id) { return std::as_bytes(std::span(id.bytes)); }
 
 std::string entityKey(std::string_view entityType, std::string_view key) {
   std::string k;
@@ -136,35 +108,6 @@ void writeFileAtomically(const std::filesystem::path& path, const std::string& c
 }
 
 }  // namespace
-
-struct VersionStore::Impl {
-  Impl(std::filesystem::path d, const StoreOptions& o)
-      : env(std::move(d),
-            EnvOptions{o.initialMapBytes, o.maxMapBytes, o.maxReaders, 8, o.durable, o.readOnly}) {}
-
-  LmdbEnv env;
-  std::string endpoint;
-  MDB_dbi meta = 0, entities = 0, entityNames = 0, history = 0, snapshots = 0, applied = 0,
-          unpublished = 0;
-
-  [[noreturn]] void damaged(const std::string& what) const {
-    fail(ErrorKind::kPermanent, env.file().string() + ": damaged version store: " + what);
-  }
-
-  // `value` read as canonical words: in place when aligned, else from a copy owned by `txn`.
-  kj::ArrayPtr<const capnp::word> readAligned(Txn& txn, Bytes value) const {
-    if (reinterpret_cast<std::uintptr_t>(value.data()) % alignof(capnp::word) == 0) {
-      return {reinterpret_cast<const capnp::word*>(value.data()), value.size() / 8};
-    }
-    Words copy = kj::heapArray<capnp::word>(value.size() / 8);
-    std::memcpy(copy.begin(), value.data(), copy.size() * 8);
-    return txn.keep(kj::mv(copy));
-  }
-
-  void requireWrite(const Txn& txn, const char* what) const {
-    if (txn.readOnly()) fail(ErrorKind::kBug, std::string(what) + " needs a write transaction");
-  }
-};
 
 VersionStore::VersionStore(std::filesystem::path dir, std::string endpointName,
                            StoreOptions options) {
@@ -278,8 +221,7 @@ void VersionStore::read(const std::function<void(Txn&)>& body) const { impl_->en
 std::optional<Applied> VersionStore::findApplied(Txn& txn, const MessageId& input) const {
   const std::optional<Bytes> v = txn.get(impl_->applied, idBytes(input));
   if (!v) return std::nullopt;
-  if (v->size() != 16) impl_->damaged("applied entry of " + input.toHex() + " is not 16 bytes");
-  return Applied{getBe64(v->data()), getBe64(v->data() + 8)};
+  return impl_->decodeApplied(*v, input);
 }
 
 std::optional<std::uint64_t> VersionStore::findEntity(Txn& txn, std::string_view entityType,
@@ -381,6 +323,15 @@ std::optional<HistoryEntry> VersionStore::findHistory(Txn& txn, std::uint64_t en
   return entry;
 }
 
+Applied VersionStore::Impl::decodeApplied(Bytes value, const MessageId& input) const {
+  if (value.size() != 24 && value.size() != 16) {
+    damaged("applied entry of " + input.toHex() + " is not 24 bytes");
+  }
+  Applied where{getBe64(value.data()), getBe64(value.data() + 8), std::nullopt};
+  if (value.size() == 24) where.appliedAtNs = static_cast<std::int64_t>(getBe64(value.data() + 16));
+  return where;
+}
+
 std::optional<Snapshot> VersionStore::findSnapshotAtOrBefore(Txn& txn, std::uint64_t entity,
                                                              std::uint64_t version) const {
   Cursor cursor(txn, impl_->snapshots);
@@ -410,7 +361,10 @@ void VersionStore::append(Txn& txn, std::uint64_t entity, std::uint64_t version,
                               std::to_string(state->size()) + " bytes");
   }
   const Key16 where = key16(entity, version);
-  if (!txn.put(s.applied, idBytes(inputId), where, MDB_NOOVERWRITE)) {
+  std::array<std::byte, 24> appliedValue;
+  std::memcpy(appliedValue.data(), where.data(), where.size());
+  putBe64(appliedValue.data() + 16, static_cast<std::uint64_t>(entry.recordedAtNs));
+  if (!txn.put(s.applied, idBytes(inputId), appliedValue, MDB_NOOVERWRITE)) {
     const std::optional<Applied> earlier = findApplied(txn, inputId);
     fail(ErrorKind::kBug, "append: input " + inputId.toHex() + " is already applied (entity " +
                               std::to_string(earlier ? earlier->entity : 0) + " version " +
@@ -492,6 +446,7 @@ VersionStore::Stats VersionStore::stats() const {
     stats.entities = txn.entries(impl_->entityNames);
     stats.historyEntries = txn.entries(impl_->history);
     stats.snapshots = txn.entries(impl_->snapshots);
+    stats.applied = txn.entries(impl_->applied);
     stats.unpublished = txn.entries(impl_->unpublished);
   });
   return stats;

@@ -33,6 +33,31 @@ struct StoreOptions {
 struct Applied {
   std::uint64_t entity = 0;
   std::uint64_t version = 0;
+  // When this endpoint applied it (its history entry's recordedAtNs); unknown for entries written
+  // before the store recorded it (those are never pruned).
+  std::optional<std::int64_t> appliedAtNs;
+};
+
+// What one pruning step may remove (docs/storage-format.md, "Retention").
+struct PruneLimits {
+  // Versions recorded (HistoryEntry::recordedAtNs) before this may be pruned.
+  std::int64_t historyBeforeNs = 0;
+  // Applied entries recorded before this may be removed, once their version's history is pruned.
+  std::int64_t appliedBeforeNs = 0;
+  // Records each of the two sweeps (history, applied index) examines per call: the bound on the
+  // work pruning adds to one write transaction.
+  std::size_t budget = 512;
+  // Entities the history sweep may look at per call without pruning anything. Each costs a read
+  // of the entity's oldest record, the coldest page it has: a small cap keeps a sweep over a
+  // store with nothing to prune (e.g. the first batch after a restart) from reading hundreds of
+  // cold pages.
+  std::size_t idleEntities = 8;
+};
+
+struct PruneCounts {
+  std::uint64_t versions = 0;   // history entries removed
+  std::uint64_t snapshots = 0;  // snapshots removed
+  std::uint64_t applied = 0;    // applied-index entries removed
 };
 
 // What produced one version of an entity. Spans point into the store's memory map and are
@@ -111,6 +136,19 @@ class VersionStore {
   // Throws idem::Error (bug) when `version` is not head + 1 or `inputId` is already applied.
   void append(Txn& txn, std::uint64_t entity, std::uint64_t version, const MessageId& inputId,
               const HistoryEntry& entry, std::optional<std::span<const std::byte>> state);
+  // The oldest version of `entity` whose history entry is kept: 1 when nothing was pruned, N when
+  // versions 1..N-1 were pruned (the state at N-1 is then kept as a snapshot, so every version
+  // from N-1 on stays loadable); 0 when the entity has no versions.
+  std::uint64_t firstRetainedVersion(Txn& txn, std::uint64_t entity) const;
+
+  // Retention: one bounded step of each of two sweeps whose positions are kept in meta. Removes
+  // the history entries and snapshots of an entity's versions below a base version B when every
+  // version below B was recorded before limits.historyBeforeNs and is not in the publication set,
+  // B is not the head, and the state at B-1 is (or can be copied as) a snapshot; and removes
+  // applied entries recorded before limits.appliedBeforeNs whose version's history is pruned.
+  // Write transactions only. Throws idem::Error (permanent) on damaged records.
+  PruneCounts prune(Txn& txn, const PruneLimits& limits);
+
   // Calls `visit` for each entity in number order, starting after `after`, until it returns false.
   void forEachEntity(
       Txn& txn, std::uint64_t after,
@@ -134,6 +172,7 @@ class VersionStore {
     std::uint64_t entities = 0;
     std::uint64_t historyEntries = 0;
     std::uint64_t snapshots = 0;
+    std::uint64_t applied = 0;
     std::uint64_t unpublished = 0;
   };
   Stats stats() const;

@@ -91,6 +91,12 @@ int audit(const AuditCommandOptions& o) {
         static_cast<unsigned long long>(report.digestsChecked),
         report.clean() ? "no divergence"
                        : (std::to_string(report.divergences.size()) + " DIVERGENCES").c_str());
+    if (report.prunedEntities > 0) {
+      std::printf(
+          "%llu entities had history pruned by retention: audited from the oldest kept version, "
+          "starting from the snapshot kept just below it\n",
+          static_cast<unsigned long long>(report.prunedEntities));
+    }
     if (!o.html.empty()) std::printf("report written to %s\n", o.html.c_str());
   }
   return report.clean() ? 0 : kDiverged;

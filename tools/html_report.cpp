@@ -109,8 +109,10 @@ std::string timelineHtml(const StoreView& view, const EntityRow& entity,
                          const std::multimap<std::uint64_t, const Divergence*>& divergences) {
   std::string html = "<section class=\"entity\"><h3>" + escape(label(entity)) +
                      " <span class=\"muted\">entity " + std::to_string(entity.number) + ", " +
-                     std::to_string(entity.head) + " versions</span></h3><div class=\"timeline\">";
-  std::uint64_t reached = 0;
+                     std::to_string(entity.head) + " versions" +
+                     (entity.pruned() ? "; " + escape(entity.prunedNote()) : "") +
+                     "</span></h3><div class=\"timeline\">";
+  std::uint64_t reached = entity.firstRetained - 1;
   try {
     view.store().read([&](store::Txn& txn) {
       detail::foldHistory(

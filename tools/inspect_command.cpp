@@ -38,16 +38,18 @@ void listEntities(const StoreView& view, const InspectOptions& o) {
       out.push_back({{"number", r.number},
                      {"type", r.name.entityType},
                      {"key", r.name.key},
-                     {"versions", r.head}});
+                     {"versions", r.head},
+                     {"firstRetainedVersion", r.firstRetained}});
     }
     std::cout << out.dump(2) << "\n";
     return;
   }
-  std::printf("endpoint %s\n%8s  %-40s %8s\n", view.endpoint().c_str(), "number", "entity",
-              "versions");
+  std::printf("endpoint %s\n%8s  %-40s %8s  %s\n", view.endpoint().c_str(), "number", "entity",
+              "versions", "history kept from");
   for (const EntityRow& r : rows) {
-    std::printf("%8llu  %-40s %8llu\n", static_cast<unsigned long long>(r.number),
-                entityLabel(r).c_str(), static_cast<unsigned long long>(r.head));
+    std::printf("%8llu  %-40s %8llu  v%llu%s\n", static_cast<unsigned long long>(r.number),
+                entityLabel(r).c_str(), static_cast<unsigned long long>(r.head),
+                static_cast<unsigned long long>(r.firstRetained), r.pruned() ? " (pruned)" : "");
   }
   if (rows.size() == o.limit) {
     std::printf("(more: --after %llu)\n", static_cast<unsigned long long>(rows.back().number));
@@ -71,10 +73,13 @@ void showHistory(const StoreView& view, const EntityRow& entity, bool json) {
                      {"snapshot", r.hasSnapshot}});
     }
     std::cout << out.dump(2) << "\n";
+    if (entity.pruned()) std::cerr << entityLabel(entity) << ": " << entity.prunedNote() << "\n";
     return;
   }
-  std::printf("%s (entity %llu, endpoint %s): %zu versions\n", entityLabel(entity).c_str(),
-              static_cast<unsigned long long>(entity.number), view.endpoint().c_str(), rows.size());
+  std::printf("%s (entity %llu, endpoint %s): %llu versions\n", entityLabel(entity).c_str(),
+              static_cast<unsigned long long>(entity.number), view.endpoint().c_str(),
+              static_cast<unsigned long long>(entity.head));
+  if (entity.pruned()) std::printf("%s\n", entity.prunedNote().c_str());
   std::printf("%4s  %-32s  %-16s  %-30s  %-22s %3s  %-16s %s\n", "v", "input id", "message type",
               "recorded at (UTC)", "handler", "out", "output digest", "state");
   for (const HistoryRow& r : rows) {

@@ -29,7 +29,8 @@ nlohmann::json stateOrError(const StoreView& view, const std::string& entityType
 
 void auditEntity(const StoreView& view, const EntityRow& entity, AuditReport& report) {
   const store::VersionStore& store = view.store();
-  std::uint64_t lastVersion = 0;
+  std::uint64_t lastVersion = entity.firstRetained - 1;
+  if (entity.pruned()) ++report.prunedEntities;
   try {
     store.read([&](store::Txn& txn) {  // one consistent moment for the whole entity
       detail::foldHistory(
@@ -184,6 +185,7 @@ nlohmann::json auditJson(const StoreView& view, const AuditReport& report) {
           {"versions", report.versions},
           {"snapshotsChecked", report.snapshotsChecked},
           {"digestsChecked", report.digestsChecked},
+          {"prunedEntities", report.prunedEntities},
           {"clean", report.clean()},
           {"divergences", std::move(divergences)}};
 }

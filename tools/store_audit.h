@@ -56,6 +56,9 @@ struct AuditReport {
   std::uint64_t versions = 0;
   std::uint64_t snapshotsChecked = 0;
   std::uint64_t digestsChecked = 0;
+  // Entities whose history below some version was pruned (retention): audited from the snapshot
+  // kept there, which is trusted, not re-derived.
+  std::uint64_t prunedEntities = 0;
   std::vector<Divergence> divergences;
   bool clean() const { return divergences.empty(); }
 };

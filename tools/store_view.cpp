@@ -5,6 +5,7 @@
 #include <capnp/dynamic.h>
 #include <kj/exception.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -90,6 +91,13 @@ StoreView::StoreView(const std::filesystem::path& dir, const App& app, std::stri
   }
 }
 
+std::string EntityRow::prunedNote() const {
+  if (!pruned()) return {};
+  return "history below version " + std::to_string(firstRetained) +
+         " was pruned (retention); the state at version " + std::to_string(firstRetained - 1) +
+         " is kept as a snapshot";
+}
+
 std::vector<EntityRow> StoreView::entities(const EntityFilter& filter, std::uint64_t after,
                                            std::size_t limit) const {
   std::vector<EntityRow> rows;
@@ -98,7 +106,8 @@ std::vector<EntityRow> StoreView::entities(const EntityFilter& filter, std::uint
     store_.forEachEntity(txn, after, [&](std::uint64_t number, const store::EntityName& name) {
       if (!filter.entityType.empty() && name.entityType != filter.entityType) return true;
       if (!name.key.starts_with(filter.keyPrefix)) return true;
-      rows.push_back({number, name, store_.headVersion(txn, number)});
+      rows.push_back({number, name, store_.headVersion(txn, number),
+                      std::max<std::uint64_t>(store_.firstRetainedVersion(txn, number), 1)});
       return rows.size() < limit;
     });
   });
@@ -122,7 +131,8 @@ std::optional<EntityRow> StoreView::findEntity(std::uint64_t number) const {
   std::optional<EntityRow> row;
   store_.read([&](store::Txn& txn) {
     if (auto name = store_.findEntityName(txn, number)) {
-      row = EntityRow{number, *name, store_.headVersion(txn, number)};
+      row = EntityRow{number, *name, store_.headVersion(txn, number),
+                      std::max<std::uint64_t>(store_.firstRetainedVersion(txn, number), 1)};
     }
   });
   return row;
@@ -132,7 +142,8 @@ std::vector<HistoryRow> StoreView::history(std::uint64_t entity) const {
   std::vector<HistoryRow> rows;
   store_.read([&](store::Txn& txn) {
     const std::uint64_t head = store_.headVersion(txn, entity);
-    for (std::uint64_t v = 1; v <= head; ++v) {
+    for (std::uint64_t v = std::max<std::uint64_t>(store_.firstRetainedVersion(txn, entity), 1);
+         v <= head; ++v) {
       auto entry = store_.findHistory(txn, entity, v);
       if (!entry) continue;
       HistoryRow row;
@@ -178,8 +189,13 @@ nlohmann::json StoreView::outputsAt(const EntityRow& entity, std::uint64_t versi
   store_.read([&](store::Txn& txn) {
     auto entry = store_.findHistory(txn, entity.number, version);
     if (!entry) {
+      const std::uint64_t first = store_.firstRetainedVersion(txn, entity.number);
       fail(ErrorKind::kPermanent, entity.name.entityType + "/" + entity.name.key +
-                                      " has no version " + std::to_string(version));
+                                      (version != 0 && version < first
+                                           ? ": the history of version " + std::to_string(version) +
+                                                 " is gone: history below version " +
+                                                 std::to_string(first) + " was pruned (retention)"
+                                           : " has no version " + std::to_string(version)));
     }
     detail::StateLoader loader(store_, handlers_);
     detail::LoadedState before = loader.load(txn, entity.number, version - 1);

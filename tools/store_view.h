@@ -32,6 +32,12 @@ struct EntityRow {
   std::uint64_t number = 0;
   store::EntityName name;
   std::uint64_t head = 0;
+  // The oldest version whose history is kept: 1, or N when retention pruned versions 1..N-1
+  // (the state at N-1 is kept as a snapshot; older states and outputs are gone).
+  std::uint64_t firstRetained = 1;
+  bool pruned() const { return firstRetained > 1; }
+  // "history below version N was pruned (retention); ..." for people; empty when nothing was.
+  std::string prunedNote() const;
 };
 
 // One history entry, copied out of its transaction.
@@ -67,6 +73,7 @@ class StoreView {
   // Entity "TYPE/KEY" (split at the first '/'), or nullopt.
   std::optional<EntityRow> findEntity(std::string_view typeSlashKey) const;
   std::optional<EntityRow> findEntity(std::uint64_t number) const;
+  // The kept history entries (versions firstRetained..head).
   std::vector<HistoryRow> history(std::uint64_t entity) const;
   // The entity and version that input `id` produced, if it was applied here.
   std::optional<store::Applied> findApplied(const MessageId& id) const;
@@ -75,7 +82,8 @@ class StoreView {
   // does (snapshot, then fold). Throws idem::Error when a handler to fold is not registered.
   nlohmann::json stateAt(const EntityRow& entity, std::uint64_t version) const;
   // The outputs of `version`, re-derived by running its recorded handler on the state before it,
-  // as JSON: {"digestMatches":bool,"outputs":[envelope...]}.
+  // as JSON: {"digestMatches":bool,"outputs":[envelope...]}. Throws idem::Error (permanent) when
+  // the version does not exist or its history was pruned.
   nlohmann::json outputsAt(const EntityRow& entity, std::uint64_t version) const;
 
   // --- rendering --------------------------------------------------------------------------

@@ -32,7 +32,7 @@ void replayEntity(const StoreView& view, const EntityRow& entity, const Handlers
   const store::VersionStore& store = view.store();
   const std::string& type = entity.name.entityType;
   bool changed = false;
-  std::uint64_t reached = 0;
+  std::uint64_t reached = entity.firstRetained - 1;
   WhatIfChange failed;
   try {
     store.read([&](store::Txn& txn) {
@@ -60,7 +60,7 @@ void replayEntity(const StoreView& view, const EntityRow& entity, const Handlers
             const std::span<const std::byte> newState = asBytes(f.result->state.asPtr());
             std::optional<std::span<const std::byte>> oldState;
             if (baseline != nullptr) {
-              oldState = asBytes(recorded.at(f.version - 1).state.asPtr());
+              oldState = asBytes(recorded.at(f.version - entity.firstRetained).state.asPtr());
             } else if (auto s = store.findSnapshotAtOrBefore(txn, entity.number, f.version);
                        s && s->version == f.version) {
               oldState = s->state;
@@ -81,7 +81,8 @@ void replayEntity(const StoreView& view, const EntityRow& entity, const Handlers
             if (c.outputsChanged) {
               nlohmann::json outputs = view.outputsJson(f.result->emitted.messages);
               if (baseline != nullptr) {
-                c.outputDiff = diffJson(recorded.at(f.version - 1).outputs, outputs);
+                c.outputDiff =
+                    diffJson(recorded.at(f.version - entity.firstRetained).outputs, outputs);
               } else {
                 c.newOutputs = std::move(outputs);
               }

@@ -33,6 +33,21 @@ enum class FaultPoint {
 };
 const char* toString(FaultPoint point) noexcept;
 
+// How long an endpoint keeps what it recorded (docs/storage-format.md "Retention"; what it means
+// for late duplicates: docs/guarantees.md). Pruning runs inside the endpoint's own batch
+// transactions, a bounded number of records per batch; there is no cleanup job.
+struct RetentionPolicy {
+  bool enabled = true;  // false: keep every version, snapshot and applied entry forever
+  // A version's history entry and the snapshots below it may go once it was recorded longer ago
+  // than this and its outputs were confirmed published; the entity's head always stays.
+  std::chrono::nanoseconds historyHorizon = std::chrono::hours(24 * 7);
+  // An applied-index entry may go once it was recorded longer ago than this and its version's
+  // history is gone. A duplicate arriving later is not recognised (processed as new).
+  std::chrono::nanoseconds appliedHorizon = std::chrono::hours(24 * 30);
+  // Records each sweep (history, applied index) examines per batch.
+  std::size_t recordsPerBatch = 512;
+};
+
 struct EndpointOptions {
   std::filesystem::path storeDirectory;  // the endpoint's LMDB environment (created if absent)
   std::size_t batchSize = 256;           // inputs per transaction (group commit)
@@ -46,6 +61,7 @@ struct EndpointOptions {
   // Re-runs every duplicate, even one whose outputs the transport already confirmed (which is
   // otherwise acked at once, see docs/guarantees.md). For determinism checks; costs a replay.
   bool replayPublishedDuplicates = false;
+  RetentionPolicy retention;
   std::size_t initialMapBytes = std::size_t{64} << 20;
   bool durable = true;               // false: commits are not fsynced (benchmarks and tests only)
   std::function<TimePoint()> clock;  // default: the system clock; recorded once per input
@@ -61,6 +77,12 @@ struct EndpointStats {
   std::uint64_t published = 0;         // messages handed to the transport (re-emissions included)
   std::uint64_t retried = 0;           // deliveries handed back for a delayed retry
   std::uint64_t deadLettered = 0;      // deliveries moved to the error queue
+  // Copies of applied inputs whose version's history was pruned (so their outputs were
+  // published): acked without a re-run, even with replayPublishedDuplicates. Not counted in
+  // alreadyPublished.
+  std::uint64_t prunedDuplicates = 0;
+  std::uint64_t prunedVersions = 0;  // history entries removed by retention
+  std::uint64_t prunedApplied = 0;   // applied-index entries removed by retention
 };
 
 class Endpoint {

@@ -1,0 +1,85 @@
+// VersionStore's private parts, shared by the files that implement it (version_store.cpp: the
+// records; version_store_retention.cpp: pruning): key encodings and the open databases.
+// Private to store/: includes <lmdb.h> through lmdb_env.h.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "idem/canonical.h"
+#include "idem/error.h"
+#include "store/lmdb_env.h"
+#include "store/version_store.h"
+
+namespace idem::store {
+
+using Key16 = std::array<std::byte, 16>;
+using Key8 = std::array<std::byte, 8>;
+
+inline constexpr std::uint64_t kLastVersion = ~std::uint64_t{0};
+
+inline void putBe64(std::byte* out, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<std::byte>(v & 0xff);
+    v >>= 8;
+  }
+}
+
+inline std::uint64_t getBe64(const std::byte* in) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | std::to_integer<std::uint64_t>(in[i]);
+  return v;
+}
+
+inline Key8 key8(std::uint64_t a) {
+  Key8 k;
+  putBe64(k.data(), a);
+  return k;
+}
+
+inline Key16 key16(std::uint64_t a, std::uint64_t b) {
+  Key16 k;
+  putBe64(k.data(), a);
+  putBe64(k.data() + 8, b);
+  return k;
+}
+
+inline Bytes idBytes(const MessageId& id) { return std::as_bytes(std::span(id.bytes)); }
+
+struct VersionStore::Impl {
+  Impl(std::filesystem::path d, const StoreOptions& o)
+      : env(std::move(d),
+            EnvOptions{o.initialMapBytes, o.maxMapBytes, o.maxReaders, 8, o.durable, o.readOnly}) {}
+
+  LmdbEnv env;
+  std::string endpoint;
+  MDB_dbi meta = 0, entities = 0, entityNames = 0, history = 0, snapshots = 0, applied = 0,
+          unpublished = 0;
+
+  [[noreturn]] void damaged(const std::string& what) const {
+    fail(ErrorKind::kPermanent, env.file().string() + ": damaged version store: " + what);
+  }
+
+  // `value` read as canonical words: in place when aligned, else from a copy owned by `txn`.
+  kj::ArrayPtr<const capnp::word> readAligned(Txn& txn, Bytes value) const {
+    if (reinterpret_cast<std::uintptr_t>(value.data()) % alignof(capnp::word) == 0) {
+      return {reinterpret_cast<const capnp::word*>(value.data()), value.size() / 8};
+    }
+    Words copy = kj::heapArray<capnp::word>(value.size() / 8);
+    std::memcpy(copy.begin(), value.data(), copy.size() * 8);
+    return txn.keep(kj::mv(copy));
+  }
+
+  // An applied value: entity ‖ version ‖ appliedAtNs, or entity ‖ version as written before
+  // retention existed (appliedAtNs unknown). Throws Error (permanent) on any other size.
+  Applied decodeApplied(Bytes value, const MessageId& input) const;
+
+  void requireWrite(const Txn& txn, const char* what) const {
+    if (txn.readOnly()) fail(ErrorKind::kBug, std::string(what) + " needs a write transaction");
+  }
+};
+
+}  // namespace idem::store
