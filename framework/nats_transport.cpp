@@ -554,8 +554,14 @@ void NatsTransport::deadLetter(std::string_view endpoint, std::uint64_t tag,
   one.push_back(std::move(entry));
   // 1. The error entry is stored (deduplicated per original), 2. then the original is removed.
   impl_->publisher.publishAll(std::move(one));
-  check(natsMsg_Ack(original.get(), nullptr), "acknowledging a dead-lettered delivery");
-  impl_->flush();
+  // Waits for the server's confirmation of the ack, so that the move is complete on return (an
+  // ack is otherwise applied asynchronously after the flush).
+  jsOptions ackOptions;
+  check(jsOptions_Init(&ackOptions), "ack options");
+  ackOptions.Wait = options_.publishTimeout.count();
+  jsErrCode error = static_cast<jsErrCode>(0);
+  check(natsMsg_AckSync(original.get(), &ackOptions, &error),
+        "acknowledging a dead-lettered delivery", error);
 }
 
 std::uint64_t NatsTransport::pending(std::string_view endpoint) const {
