@@ -70,7 +70,10 @@ void writeStats(const Workspace& workspace, const Served& served) {
                                {"alreadyPublished", s.alreadyPublished},
                                {"published", s.published},
                                {"retried", s.retried},
-                               {"deadLettered", s.deadLettered}};
+                               {"deadLettered", s.deadLettered},
+                               {"prunedDuplicates", s.prunedDuplicates},
+                               {"prunedVersions", s.prunedVersions},
+                               {"prunedApplied", s.prunedApplied}};
   std::filesystem::create_directories(workspace.statsDirectory());
   const auto file =
       workspace.statsDirectory() / (served.label + "." + std::to_string(::getpid()) + ".json");
