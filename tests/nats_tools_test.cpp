@@ -185,3 +185,18 @@ TEST_CASE("idem queues over NATS names a server that does not answer", "[nats][t
 }
 
 }  // namespace idem::test
+
+namespace idem::test {
+
+TEST_CASE("idem run passes its NATS TLS flags to the transport", "[nats][tools]") {
+  NatsServer server;
+  TempDir dir("idem-nats-flags");
+  const std::string run = "run --app bank --endpoint accounts --dir " + dir.path().string() +
+                          " --transport " + server.url();
+  // A CA file that does not exist: refused before connecting, naming the file.
+  const Result r = idem(run + " --nats-ca " + (dir / "missing-ca.pem").string() + " 2>&1");
+  CHECK(r.exitCode != 0);
+  CHECK(r.output.find("missing-ca.pem") != std::string::npos);
+}
+
+}  // namespace idem::test

@@ -27,6 +27,17 @@ void addRunCommand(CLI::App& cli, int& exitCode) {
                   "NATS: partitions of each served endpoint (fixed once recorded on the server)");
   cmd->add_option("--partitions", *partitions,
                   "NATS: the partitions this process owns, e.g. 0,2 or 0-3 (default: all of 1)");
+  cmd->add_option("--nats-creds", options->natsCredentialsFile,
+                  "NATS: a .creds file (user JWT + NKey seed)");
+  cmd->add_option("--nats-user", options->natsUser,
+                  "NATS: user name; the password comes from $IDEM_NATS_PASSWORD");
+  cmd->add_option("--nats-ca", options->natsTlsCaFile,
+                  "NATS: require TLS and verify the server against this CA file");
+  cmd->add_option("--nats-cert", options->natsTlsCertFile, "NATS: TLS client certificate");
+  cmd->add_option("--nats-key", options->natsTlsKeyFile, "NATS: TLS client key");
+  cmd->add_option("--nats-replicas", options->natsReplicas,
+                  "NATS: replicas of the streams this process creates (3 on a cluster)")
+      ->capture_default_str();
   cmd->add_flag("--no-fsync", options->noFsync, "skip fsync (benchmarks only: unsafe on OS crash)");
   cmd->callback([app, options, partitions, &exitCode] {
     if (!partitions->empty()) options->partitions = parsePartitionList(*partitions);

@@ -91,6 +91,13 @@ std::unique_ptr<Transport> connectNats(const App& app, const ServeOptions& o) {
     for (const std::string& name : o.endpoints) options.partitionCounts[name] = o.partitionCount;
   }
   options.keyResolver = keyResolverForApp(app);  // routes to any partitioned endpoint
+  options.credentialsFile = o.natsCredentialsFile;
+  options.user = o.natsUser;
+  if (const char* password = std::getenv("IDEM_NATS_PASSWORD")) options.password = password;
+  options.tlsCaFile = o.natsTlsCaFile;
+  options.tlsCertFile = o.natsTlsCertFile;
+  options.tlsKeyFile = o.natsTlsKeyFile;
+  options.replicas = o.natsReplicas;
   sigset_t stopSignals;
   sigemptyset(&stopSignals);
   sigaddset(&stopSignals, SIGTERM);

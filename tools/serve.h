@@ -32,6 +32,14 @@ struct ServeOptions {
   // of an endpoint with P > 1 keeps its store in DIR/stores/<endpoint>.p<N>.
   std::uint32_t partitionCount = 0;
   std::vector<std::uint32_t> partitions;
+  // NATS only: NatsTransportOptions' credentials, user (password from the environment variable
+  // IDEM_NATS_PASSWORD, never a flag: flags show in `ps`), TLS files and stream replicas.
+  std::string natsCredentialsFile;
+  std::string natsUser;
+  std::string natsTlsCaFile;
+  std::string natsTlsCertFile;
+  std::string natsTlsKeyFile;
+  int natsReplicas = 1;
 };
 
 // The entity keys every endpoint of `app` derives (its handlers' keyOf), for
