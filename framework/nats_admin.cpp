@@ -24,31 +24,10 @@ namespace {
 constexpr std::uint32_t kPartition = 0;
 constexpr std::string_view kInputPrefix = "IDEM_IN_";
 
-std::optional<std::int64_t> headerNumber(natsMsg* msg, const char* name) {
-  const char* value = nullptr;
-  if (natsMsgHeader_Get(msg, name, &value) != NATS_OK || value == nullptr) return std::nullopt;
-  std::int64_t n = 0;
-  const char* end = value + std::strlen(value);
-  auto [ptr, ec] = std::from_chars(value, end, n);
-  if (ec != std::errc() || ptr != end) return std::nullopt;
-  return n;
-}
-
-std::string headerText(natsMsg* msg, const char* name) {
-  const char* value = nullptr;
-  if (natsMsgHeader_Get(msg, name, &value) != NATS_OK || value == nullptr) return {};
-  return value;
-}
-
 // Absent streams and messages come back as NATS_NOT_FOUND or as a JetStream error code,
 // depending on the request.
 bool notFound(natsStatus s, jsErrCode error) {
   return s == NATS_NOT_FOUND || error == JSStreamNotFoundErr || error == JSNoMessageFoundErr;
-}
-
-Bytes bodyOf(natsMsg* msg) {
-  const auto* data = reinterpret_cast<const std::byte*>(natsMsg_GetData(msg));
-  return Bytes(data, data + natsMsg_GetDataLength(msg));
 }
 
 // The message id and type an envelope names; nullopt when the bytes are no envelope (a
@@ -185,16 +164,7 @@ std::vector<ErrorEntry> NatsAdmin::errors(std::string_view endpoint, std::size_t
     MsgPtr msg(rawMsg);
     if (notFound(s, error)) continue;  // deleted
     check(s, "reading " + name + " #" + std::to_string(seq), error);
-    ErrorEntry e;
-    e.id = seq;
-    e.envelope = bodyOf(msg.get());
-    e.report.reason = unescapeHeader(headerText(msg.get(), kReasonHeader));
-    e.report.detail = unescapeHeader(headerText(msg.get(), kDetailHeader));
-    e.report.attempts =
-        static_cast<std::uint32_t>(headerNumber(msg.get(), kAttemptsHeader).value_or(0));
-    e.report.failedAt = TimePoint(std::chrono::duration_cast<TimePoint::duration>(
-        std::chrono::nanoseconds(headerNumber(msg.get(), kFailedAtHeader).value_or(0))));
-    out.push_back(std::move(e));
+    out.push_back(errorEntryOf(msg.get(), seq));
   }
   return out;
 }

@@ -3,7 +3,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+#include <cstring>
 #include <vector>
+
+#include "framework/nats_layout.h"
 
 namespace idem::detail::nats {
 
@@ -109,6 +113,39 @@ ConnectionPtr connect(const NatsTransportOptions& o) {
   }
   check(s, "connecting to NATS at " + o.url);
   return ConnectionPtr(nc);
+}
+
+std::optional<std::int64_t> headerNumber(natsMsg* msg, const char* name) {
+  const char* value = nullptr;
+  if (natsMsgHeader_Get(msg, name, &value) != NATS_OK || value == nullptr) return std::nullopt;
+  std::int64_t n = 0;
+  const char* end = value + std::strlen(value);
+  auto [ptr, ec] = std::from_chars(value, end, n);
+  if (ec != std::errc() || ptr != end) return std::nullopt;
+  return n;
+}
+
+std::string headerText(natsMsg* msg, const char* name) {
+  const char* value = nullptr;
+  if (natsMsgHeader_Get(msg, name, &value) != NATS_OK || value == nullptr) return {};
+  return value;
+}
+
+Bytes bodyOf(natsMsg* msg) {
+  const auto* data = reinterpret_cast<const std::byte*>(natsMsg_GetData(msg));
+  return Bytes(data, data + natsMsg_GetDataLength(msg));
+}
+
+ErrorEntry errorEntryOf(natsMsg* msg, std::uint64_t sequence) {
+  ErrorEntry e;
+  e.id = sequence;
+  e.envelope = bodyOf(msg);
+  e.report.reason = unescapeHeader(headerText(msg, kReasonHeader));
+  e.report.detail = unescapeHeader(headerText(msg, kDetailHeader));
+  e.report.attempts = static_cast<std::uint32_t>(headerNumber(msg, kAttemptsHeader).value_or(0));
+  e.report.failedAt = TimePoint(std::chrono::duration_cast<TimePoint::duration>(
+      std::chrono::nanoseconds(headerNumber(msg, kFailedAtHeader).value_or(0))));
+  return e;
 }
 
 JsCtxPtr jetStream(natsConnection* nc, std::chrono::milliseconds wait, jsPubAckHandler ackHandler,

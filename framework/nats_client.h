@@ -4,12 +4,15 @@
 
 #include <nats/nats.h>
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "idem/error.h"
 #include "idem/nats_transport.h"
+#include "idem/transport.h"
 
 namespace idem::detail::nats {
 
@@ -46,6 +49,16 @@ void check(natsStatus s, std::string_view what, jsErrCode jsError = static_cast<
 // Connects as `options` says, with reconnects that never give up. Throws idem::Error: kTransient
 // when no server answers, kPermanent for bad options or files, or refused authentication.
 ConnectionPtr connect(const NatsTransportOptions& options);
+
+// A header's value as a whole decimal number; nullopt when absent or not one.
+std::optional<std::int64_t> headerNumber(natsMsg* msg, const char* name);
+// A header's value; empty when absent.
+std::string headerText(natsMsg* msg, const char* name);
+// The message's body, copied.
+Bytes bodyOf(natsMsg* msg);
+// An entry of an error stream (headers: framework/nats_layout.h) read back as an ErrorEntry with
+// id `sequence`.
+ErrorEntry errorEntryOf(natsMsg* msg, std::uint64_t sequence);
 
 // A JetStream context whose API requests wait up to `wait`.
 JsCtxPtr jetStream(natsConnection* nc, std::chrono::milliseconds wait,

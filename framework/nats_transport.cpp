@@ -39,22 +39,6 @@ std::int64_t toNs(std::chrono::milliseconds d) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
 }
 
-std::optional<std::int64_t> headerNumber(natsMsg* msg, const char* name) {
-  const char* value = nullptr;
-  if (natsMsgHeader_Get(msg, name, &value) != NATS_OK || value == nullptr) return std::nullopt;
-  std::int64_t n = 0;
-  const char* end = value + std::strlen(value);
-  auto [ptr, ec] = std::from_chars(value, end, n);
-  if (ec != std::errc() || ptr != end) return std::nullopt;
-  return n;
-}
-
-std::string headerText(natsMsg* msg, const char* name) {
-  const char* value = nullptr;
-  if (natsMsgHeader_Get(msg, name, &value) != NATS_OK || value == nullptr) return {};
-  return value;
-}
-
 // The routing facts of an envelope: its message type, payload and entityKey hint. Throws
 // idem::Error kPermanent when `bytes` are not an envelope.
 struct Routing {
@@ -77,11 +61,6 @@ Routing routingOf(std::span<const std::byte> bytes) {
                                     exception->getDescription().cStr());
   }
   return r;
-}
-
-Bytes bodyOf(natsMsg* msg) {
-  const auto* data = reinterpret_cast<const std::byte*>(natsMsg_GetData(msg));
-  return Bytes(data, data + natsMsg_GetDataLength(msg));
 }
 
 void validate(const NatsTransportOptions& o) {
@@ -594,16 +573,7 @@ std::vector<ErrorEntry> NatsTransport::errors(std::string_view endpoint, std::si
     MsgPtr msg(rawMsg);
     if (s == NATS_NOT_FOUND) continue;  // purged
     check(s, "reading " + name + " #" + std::to_string(seq), error);
-    ErrorEntry e;
-    e.id = seq;
-    e.envelope = bodyOf(msg.get());
-    e.report.reason = unescapeHeader(headerText(msg.get(), kReasonHeader));
-    e.report.detail = unescapeHeader(headerText(msg.get(), kDetailHeader));
-    e.report.attempts =
-        static_cast<std::uint32_t>(headerNumber(msg.get(), kAttemptsHeader).value_or(0));
-    e.report.failedAt = TimePoint(std::chrono::duration_cast<TimePoint::duration>(
-        std::chrono::nanoseconds(headerNumber(msg.get(), kFailedAtHeader).value_or(0))));
-    out.push_back(std::move(e));
+    out.push_back(errorEntryOf(msg.get(), seq));
   }
   return out;
 }
