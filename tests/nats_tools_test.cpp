@@ -102,6 +102,11 @@ TEST_CASE(
   std::vector<std::uint64_t> tags;
   for (const Delivery& d : got) tags.push_back(d.tag);
   nats.ack("a", tags);
+  // The server applies acks asynchronously: the work queue empties within moments.
+  const auto acked = std::chrono::steady_clock::now() + 5s;
+  while (admin.queue("a").messages != 0 && std::chrono::steady_clock::now() < acked) {
+    std::this_thread::sleep_for(10ms);
+  }
   CHECK(admin.queue("a").messages == 0);
 }
 
