@@ -148,6 +148,23 @@ ErrorEntry errorEntryOf(natsMsg* msg, std::uint64_t sequence) {
   return e;
 }
 
+KvStorePtr openBucket(jsCtx* js, const char* name, int replicas, std::string_view what) {
+  kvStore* kv = nullptr;
+  natsStatus s = js_KeyValue(&kv, js, name);
+  if (s == NATS_NOT_FOUND) {
+    kvConfig config;
+    check(kvConfig_Init(&config), "KV options");
+    config.Bucket = name;
+    config.History = 1;
+    config.Replicas = replicas;
+    config.StorageType = js_FileStorage;
+    s = js_CreateKeyValue(&kv, js, &config);
+    if (s != NATS_OK) s = js_KeyValue(&kv, js, name);  // another process won
+  }
+  check(s, std::string(what) + " " + name);
+  return KvStorePtr(kv);
+}
+
 JsCtxPtr jetStream(natsConnection* nc, std::chrono::milliseconds wait, jsPubAckHandler ackHandler,
                    void* ackClosure) {
   jsOptions jo;

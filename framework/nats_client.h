@@ -60,6 +60,10 @@ Bytes bodyOf(natsMsg* msg);
 // id `sequence`.
 ErrorEntry errorEntryOf(natsMsg* msg, std::uint64_t sequence);
 
+// The KV bucket `name` (history 1, file storage), created with `replicas` when absent (a
+// concurrent creator is tolerated). Throws idem::Error naming `what` and the bucket.
+KvStorePtr openBucket(jsCtx* js, const char* name, int replicas, std::string_view what);
+
 // A JetStream context whose API requests wait up to `wait`.
 JsCtxPtr jetStream(natsConnection* nc, std::chrono::milliseconds wait,
                    jsPubAckHandler ackHandler = nullptr, void* ackClosure = nullptr);

@@ -25,22 +25,8 @@ std::uint32_t parseCount(kvEntry* entry, std::string_view endpoint) {
 }
 }  // namespace
 
-PartitionTable::PartitionTable(jsCtx* js, int replicas) {
-  kvStore* kv = nullptr;
-  natsStatus s = js_KeyValue(&kv, js, kPartitionBucket);
-  if (s == NATS_NOT_FOUND) {
-    kvConfig config;
-    check(kvConfig_Init(&config), "KV options");
-    config.Bucket = kPartitionBucket;
-    config.History = 1;
-    config.Replicas = replicas;
-    config.StorageType = js_FileStorage;
-    s = js_CreateKeyValue(&kv, js, &config);
-    if (s != NATS_OK) s = js_KeyValue(&kv, js, kPartitionBucket);  // another process won
-  }
-  check(s, std::string("partition bucket ") + kPartitionBucket);
-  kv_.reset(kv);
-}
+PartitionTable::PartitionTable(jsCtx* js, int replicas)
+    : kv_(openBucket(js, kPartitionBucket, replicas, "partition bucket")) {}
 
 std::uint32_t PartitionTable::recordOrRead(std::string_view endpoint, std::uint32_t count) {
   requireEndpointName(endpoint);

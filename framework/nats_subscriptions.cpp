@@ -11,21 +11,8 @@ namespace {
 constexpr std::int64_t kWatchSliceMs = 200;  // how often the watcher looks at its stop token
 }
 
-SubscriptionTable::SubscriptionTable(jsCtx* js, int replicas, std::chrono::milliseconds wait) {
-  kvStore* kv = nullptr;
-  natsStatus s = js_KeyValue(&kv, js, kSubscriptionBucket);
-  if (s == NATS_NOT_FOUND) {
-    kvConfig config;
-    check(kvConfig_Init(&config), "KV options");
-    config.Bucket = kSubscriptionBucket;
-    config.History = 1;
-    config.Replicas = replicas;
-    config.StorageType = js_FileStorage;
-    s = js_CreateKeyValue(&kv, js, &config);
-    if (s != NATS_OK) s = js_KeyValue(&kv, js, kSubscriptionBucket);  // another process won
-  }
-  check(s, std::string("subscription bucket ") + kSubscriptionBucket);
-  kv_.reset(kv);
+SubscriptionTable::SubscriptionTable(jsCtx* js, int replicas, std::chrono::milliseconds wait)
+    : kv_(openBucket(js, kSubscriptionBucket, replicas, "subscription bucket")) {
   check(kvStore_WatchAll(&watcher_, kv_.get(), nullptr), "watching the subscription bucket");
   thread_ = std::jthread([this](const std::stop_token& stop) { watch(stop); });
   std::unique_lock guard(lock_);
