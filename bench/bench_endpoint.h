@@ -69,6 +69,7 @@ class MemoryTransport : public Transport {
   void subscribe(std::string_view, std::uint64_t) override {}
   std::vector<Delivery> receive(std::string_view endpoint, std::size_t maxCount,
                                 std::chrono::milliseconds maxWait) override;
+  void checkOutbound(const Outbound&) const override {}
   void publish(std::span<const Outbound> messages) override;
   void ack(std::string_view, std::span<const std::uint64_t>) override {}
   void retryLater(std::string_view, std::uint64_t, std::chrono::milliseconds) override {

@@ -6,6 +6,7 @@
 
 #include "framework/bus_doorbell.h"
 #include "idem/error.h"
+#include "store/bus_layout.h"
 #include "store/bus_store.h"
 
 namespace idem {
@@ -70,7 +71,17 @@ std::vector<Delivery> EmbeddedTransport::receive(std::string_view endpoint, std:
   }
 }
 
+void EmbeddedTransport::checkOutbound(const Outbound& message) const {
+  if (!message.destination.empty()) store::bus::checkEndpoint(message.destination);
+  if (message.envelope.size() > options_.maxMessageBytes) {
+    fail(ErrorKind::kPermanent, "message of " + std::to_string(message.envelope.size()) +
+                                    " bytes exceeds the bus's limit of " +
+                                    std::to_string(options_.maxMessageBytes) + " bytes");
+  }
+}
+
 void EmbeddedTransport::publish(std::span<const Outbound> messages) {
+  for (const Outbound& m : messages) checkOutbound(m);
   if (messages.empty()) return;
   impl_->bus.publish(messages, nowNs());
   impl_->doorbell.ring();

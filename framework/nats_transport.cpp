@@ -446,6 +446,10 @@ std::vector<Delivery> NatsTransport::receivePartition(std::string_view endpoint,
   return out;
 }
 
+void NatsTransport::checkOutbound(const Outbound& message) const {
+  if (!message.destination.empty()) requireEndpointName(message.destination);
+}
+
 void NatsTransport::publish(std::span<const Outbound> messages) {
   std::vector<MsgPtr> copies;
   for (const Outbound& m : messages) {

@@ -93,7 +93,25 @@ void SimulationTransport::route(const Outbound& message) {
   }
 }
 
+void SimulationTransport::checkOutbound(const Outbound& message) const {
+  std::optional<std::string> refused;
+  if (outboundRule) {
+    refused = outboundRule(message);
+  } else if (!message.destination.empty() &&
+             (message.destination.size() > 200 ||
+              message.destination.find('\0') != std::string::npos)) {
+    refused = "invalid endpoint name '" + message.destination + "'";
+  }
+  if (refused) fail(ErrorKind::kPermanent, *refused);
+}
+
 void SimulationTransport::publish(std::span<const Outbound> messages) {
+  for (const Outbound& m : messages) {
+    checkOutbound(m);
+    if (publishRule) {
+      if (auto refused = publishRule(m)) fail(ErrorKind::kPermanent, *refused);
+    }
+  }
   std::size_t handed = 0;
   for (const Outbound& m : messages) {
     if (crashAfter_ && handed == *crashAfter_) {

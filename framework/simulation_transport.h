@@ -3,6 +3,10 @@
 // published for the byte-level oracles, and runs on virtual time.
 #pragma once
 
+#include <functional>
+#include <optional>
+#include <string>
+
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -58,8 +62,20 @@ class SimulationTransport : public Transport {
   void subscribe(std::string_view endpoint, std::uint64_t messageType) override;
   std::vector<Delivery> receive(std::string_view endpoint, std::size_t maxCount,
                                 std::chrono::milliseconds maxWait) override;
+  // Refuses (permanent) what `outboundRule` names; by default a destination that is not a
+  // valid bus endpoint name (1..200 bytes, no NUL), as the embedded bus does.
+  void checkOutbound(const Outbound& message) const override;
+  // Refuses the whole call (permanent) when checkOutbound() or `publishRule` refuses a message.
   void publish(std::span<const Outbound> messages) override;
   void ack(std::string_view endpoint, std::span<const std::uint64_t> tags) override;
+
+  // A reason to refuse a message, or nullopt to accept it.
+  using OutboundRule = std::function<std::optional<std::string>(const Outbound&)>;
+  // Replaces the rule checkOutbound() applies (empty: the default rule).
+  OutboundRule outboundRule;
+  // Refused by publish() only, not by checkOutbound(): a transport whose limits changed after
+  // a version was committed (e.g. a stream deleted, a smaller max payload).
+  OutboundRule publishRule;
   void retryLater(std::string_view endpoint, std::uint64_t tag,
                   std::chrono::milliseconds delay) override;
   void deadLetter(std::string_view endpoint, std::uint64_t tag, const ErrorReport& report) override;

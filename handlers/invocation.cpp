@@ -81,6 +81,7 @@ Emitted Invocation::finish() {
     message.messageType = out.messageType;
     message.destination = out.destination;
     message.deliverAt = out.deliverAt;
+    message.committed = true;  // published only once the run's version is durable
     auto bytes = asBytes(canonical);
     message.envelope.assign(bytes.begin(), bytes.end());
     emitted.messages.push_back(std::move(message));

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "idem/error.h"
@@ -157,10 +158,11 @@ class BusStore::Impl::Writer {
     }
   }
 
-  // Refuses the transaction when an endpoint that gained messages is now deeper than `maxDepth`.
-  void checkDepth(std::uint64_t maxDepth) {
+  // Refuses the transaction when one of `endpoints` (which gained messages) is now deeper than
+  // `maxDepth`.
+  void checkDepth(const std::set<std::string>& endpoints, std::uint64_t maxDepth) {
     for (const auto& [endpoint, delta] : deltas_) {
-      if (delta[kReady] + delta[kDelayed] <= 0) continue;
+      if (delta[kReady] + delta[kDelayed] <= 0 || endpoints.count(endpoint) == 0) continue;
       const Counts now = s_.readCounts(txn_, endpoint);
       const std::int64_t depth = now[kReady] + now[kLeased] + now[kDelayed] + delta[kReady] +
                                  delta[kLeased] + delta[kDelayed];
@@ -308,12 +310,16 @@ void BusStore::publish(std::span<const Outbound> messages, std::int64_t nowNs) {
   s.env.write([&](Txn& txn) {
     Impl::Writer w(s, txn);
     std::map<std::uint64_t, std::vector<std::string>> subscribersOf;
+    // Back-pressure applies to edge messages only: outputs of committed versions must always
+    // be taken (Transport::publish), or two endpoints sending to each other would deadlock.
+    std::set<std::string> limited;
     for (const Outbound& m : messages) {
       const std::int64_t due = toNs(m.deliverAt);
       std::optional<std::int64_t> delay;  // (assigned apart: GCC 12 -O2 misreads the ternary)
       if (due > nowNs) delay.emplace(due);
       if (!m.destination.empty()) {
         w.enqueue(m.destination, 1, m.envelope, delay);
+        if (!m.committed) limited.insert(m.destination);
         continue;
       }
       auto it = subscribersOf.find(m.messageType);
@@ -325,9 +331,12 @@ void BusStore::publish(std::span<const Outbound> messages, std::int64_t nowNs) {
         }
         it = subscribersOf.emplace(m.messageType, std::move(names)).first;
       }
-      for (const std::string& endpoint : it->second) w.enqueue(endpoint, 1, m.envelope, delay);
+      for (const std::string& endpoint : it->second) {
+        w.enqueue(endpoint, 1, m.envelope, delay);
+        if (!m.committed) limited.insert(endpoint);
+      }
     }
-    w.checkDepth(s.options.maxDepth);
+    w.checkDepth(limited, s.options.maxDepth);
     w.finish();
   });
 }

@@ -55,7 +55,8 @@ class BusStore {
   std::vector<Delivery> lease(std::string_view endpoint, std::size_t maxCount, std::int64_t nowNs);
 
   // Routes and stores every message in one write transaction (see EmbeddedTransport::publish).
-  // Throws Error kOverloaded, writing nothing, when an endpoint's depth would pass maxDepth.
+  // Throws Error kOverloaded, writing nothing, when an endpoint's depth would pass maxDepth
+  // because of a message that is not `committed` (outputs of committed versions always go in).
   void publish(std::span<const Outbound> messages, std::int64_t nowNs);
 
   // Deletes the leased messages named by `tags`. Returns how many were; stale tags are skipped.

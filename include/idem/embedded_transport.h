@@ -24,8 +24,11 @@ struct EmbeddedTransportOptions {
   // attempt + 1.
   std::chrono::milliseconds leaseTimeout{30'000};
   // Per endpoint, ready + leased + delayed messages above which publish() refuses the whole
-  // batch with Error kOverloaded (back-pressure on senders).
+  // batch with Error kOverloaded (back-pressure on senders). Outputs of committed versions
+  // (Outbound::committed) are never refused for depth: see Transport::publish.
   std::uint64_t maxDepth = 1'000'000;
+  // The largest envelope the bus takes (checkOutbound; publish() refuses larger ones too).
+  std::size_t maxMessageBytes = std::size_t{16} << 20;
   bool durable = true;  // false: commits are not fsynced (benchmarks and tests only)
   std::size_t initialMapBytes = std::size_t{64} << 20;  // the file is sparse; grows on demand
   std::size_t maxMapBytes = std::size_t{1} << 40;
@@ -67,6 +70,9 @@ class EmbeddedTransport : public Transport {
   // every endpoint subscribed to the type (none: the message is dropped); a named destination
   // receives it even if nobody serves it yet. Throws Error kOverloaded, writing nothing, when an
   // endpoint's depth would exceed maxDepth; kPermanent for an invalid destination name.
+  // A destination must be a valid bus endpoint name (1..200 bytes, no NUL); the envelope at most
+  // maxMessageBytes.
+  void checkOutbound(const Outbound& message) const override;
   void publish(std::span<const Outbound> messages) override;
   void ack(std::string_view endpoint, std::span<const std::uint64_t> tags) override;
   void retryLater(std::string_view endpoint, std::uint64_t tag,

@@ -101,6 +101,8 @@ class NatsTransport : public Transport {
   // not arrive within publishTimeout; kPermanent for an invalid destination name, or a message
   // for a partitioned endpoint whose entity key neither keyResolver nor the envelope's
   // entityKey hint gives (nothing of the batch is published then).
+  // A destination must be a valid NATS endpoint name (docs/nats.md).
+  void checkOutbound(const Outbound& message) const override;
   void publish(std::span<const Outbound> messages) override;
   // Acks and flushes the connection. Unknown or already settled tags are ignored.
   void ack(std::string_view endpoint, std::span<const std::uint64_t> tags) override;
@@ -143,6 +145,7 @@ class NatsPartition : public Transport {
                                 std::chrono::milliseconds maxWait) override {
     return nats_.receivePartition(endpoint, partition_, maxCount, maxWait);
   }
+  void checkOutbound(const Outbound& message) const override { nats_.checkOutbound(message); }
   void publish(std::span<const Outbound> messages) override { nats_.publish(messages); }
   void ack(std::string_view endpoint, std::span<const std::uint64_t> tags) override {
     nats_.ack(endpoint, tags);

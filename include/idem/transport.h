@@ -32,6 +32,9 @@ struct Outbound {
   std::string destination;  // empty: publish to every endpoint subscribed to messageType
   TimePoint deliverAt{};    // epoch (the default) = deliver at once
   Bytes envelope;
+  // An output of a committed version (set by the pipeline): never refused for depth. Edge
+  // messages (idem::edgeMessage, `idem send`, gateways) leave it false and meet back-pressure.
+  bool committed = false;
 };
 
 // Why a message was given up on. Kept beside the original bytes in the endpoint's error queue.
@@ -62,10 +65,23 @@ class Transport {
   virtual std::vector<Delivery> receive(std::string_view endpoint, std::size_t maxCount,
                                         std::chrono::milliseconds maxWait) = 0;
 
+  // Throws idem::Error (permanent), naming what is wrong, when this transport could never
+  // accept `message`: an invalid destination name, a size over its limit, no route (e.g. no
+  // partition key). The pipeline calls it on every output of a handler run, before the run's
+  // version is committed, so that such an output fails the run (error queue) instead of being
+  // committed and then refused for ever. Must not block or do I/O. Thread-safe.
+  virtual void checkOutbound(const Outbound& message) const = 0;
+
   // Hands every message over and returns only once all are durably accepted (confirmed).
   // Re-publishing a message with the same id and bytes is allowed and expected (re-emission).
+  // Messages with `committed` set are outputs of committed versions: a transport never refuses
+  // them for depth (back-pressure applies where messages enter, at the edge), since an endpoint
+  // that cannot publish what it committed cannot ack, and two endpoints that send to each other
+  // would hold each other's queues full for ever.
   // Throws idem::Error when confirmation fails; then any subset may have been accepted, and the
-  // caller must not ack the inputs that produced them.
+  // caller must not ack the inputs that produced them. The kind says whether trying again can
+  // help: transient/overloaded (try again), permanent (some message in the span can never be
+  // accepted; checkOutbound() names which).
   virtual void publish(std::span<const Outbound> messages) = 0;
 
   // Removes acknowledged deliveries for good.
