@@ -25,6 +25,7 @@ class DecodedInput {
   const MessageId& correlationId() const { return correlationId_; }
   wire::Envelope::Reader envelope() { return envelope_->root<wire::Envelope>(); }
   capnp::AnyStruct::Reader payload() { return payload_->root<capnp::AnyStruct>(); }
+  kj::ArrayPtr<const capnp::word> payloadWords() const { return payload_->words(); }
   const RegisteredHandler& handler() const { return *handler_; }
   const std::string& entityKey() const { return entityKey_; }
 

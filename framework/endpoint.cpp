@@ -29,6 +29,9 @@ const char* toString(FaultPoint point) noexcept {
 }
 
 namespace {
+// Versions reemitOwed() replays per idle step.
+constexpr std::size_t kOwedPerIdleStep = 256;
+
 store::StoreOptions storeOptions(const EndpointOptions& options) {
   store::StoreOptions s;
   s.initialMapBytes = options.initialMapBytes;
@@ -67,6 +70,7 @@ Endpoint::Endpoint(Handlers handlers, Transport& transport, EndpointOptions opti
   }
   impl_ = std::make_unique<Impl>(std::move(handlers), transport, std::move(options));
   for (const auto& handler : impl_->handlers.all()) {
+    if (handler->replayOnly) continue;
     transport.subscribe(impl_->handlers.endpointName(), handler->messageType);
   }
 }
@@ -78,8 +82,14 @@ const std::string& Endpoint::name() const { return impl_->handlers.endpointName(
 std::size_t Endpoint::processBatch() {
   std::vector<Delivery> batch =
       impl_->transport.receive(name(), impl_->options.batchSize, impl_->options.batchWait);
-  if (batch.empty()) return 0;
-  impl_->pipeline.process(batch);
+  if (batch.empty()) {
+    // Idle: record what was confirmed (so that the sweep sees only what nobody confirmed), then
+    // re-emit what a dead process left owed.
+    impl_->pipeline.flushPublished();
+    if (impl_->pipeline.reemitOwed(kOwedPerIdleStep)) impl_->pipeline.flushPublished();
+  } else {
+    impl_->pipeline.process(batch);
+  }
   std::lock_guard lock(impl_->statsLock);
   impl_->statsSnapshot = impl_->stats;
   return batch.size();
@@ -89,7 +99,7 @@ void Endpoint::run(std::stop_token stop) {
   std::chrono::milliseconds backoff{0};
   while (!stop.stop_requested()) {
     try {
-      if (processBatch() == 0) impl_->pipeline.flushPublished();
+      processBatch();
       backoff = std::chrono::milliseconds{0};
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::kBug || e.kind() == ErrorKind::kPermanent) {

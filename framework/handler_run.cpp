@@ -31,8 +31,10 @@ RunResult runHandler(const RunInput& input, kj::ArrayPtr<const capnp::word> stat
   facts.inputSource = std::string_view(source.begin(), source.size());
   facts.recordedAtNs = input.recordedAtNs;
   Invocation invocation(facts);
+  RunReader payload(input.payload);
   RunResult result;
-  result.state = input.handler->apply(state, input.payload, invocation.context());
+  result.state =
+      input.handler->apply(state, payload.root<capnp::AnyStruct>(), invocation.context());
   result.emitted = invocation.finish();
   return result;
 }
@@ -53,7 +55,7 @@ RunResult rerunRecorded(const Handlers& handlers, const store::HistoryEntry& ent
                  handlers.endpointName(),
                  entity.key,
                  recorded.envelope(),
-                 recorded.payload(),
+                 recorded.payloadWords(),
                  entry.recordedAtNs};
   return runHandler(input, state);
 }

@@ -27,7 +27,9 @@ struct RunInput {
   std::string_view endpoint;
   std::string_view entityKey;
   wire::Envelope::Reader envelope;
-  capnp::AnyStruct::Reader payload;
+  // The payload's canonical words (checked by a CanonicalReader): each run reads them through a
+  // RunReader of its own, so retries and verifyDeterminism's second run get a fresh limit.
+  kj::ArrayPtr<const capnp::word> payload;
   std::int64_t recordedAtNs = 0;
 };
 
@@ -37,7 +39,7 @@ class RecordedInput {
  public:
   explicit RecordedInput(std::span<const std::byte> bytes);
   wire::Envelope::Reader envelope() { return envelope_.root<wire::Envelope>(); }
-  capnp::AnyStruct::Reader payload() { return payload_->root<capnp::AnyStruct>(); }
+  kj::ArrayPtr<const capnp::word> payloadWords() const { return payload_->words(); }
 
  private:
   CanonicalReader envelope_;

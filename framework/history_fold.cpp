@@ -57,7 +57,7 @@ void foldHistory(const store::VersionStore& store, store::Txn& txn, const Handle
                    handlers.endpointName(),
                    name->key,
                    recorded.envelope(),
-                   recorded.payload(),
+                   recorded.payloadWords(),
                    entry->recordedAtNs};
     RunResult result = runHandler(input, state.asPtr());
     FoldedVersion folded;

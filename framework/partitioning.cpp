@@ -29,6 +29,7 @@ EntityKeyResolver keyResolverFor(std::vector<Handlers> handlerSets) {
   known->sets = std::move(handlerSets);
   for (const Handlers& set : known->sets) {
     for (const auto& handler : set.all()) {
+      if (handler->replayOnly) continue;  // new inputs are routed by the current handlers' keys
       known->byEndpointAndType[{set.endpointName(), handler->messageType}] = handler.get();
     }
   }

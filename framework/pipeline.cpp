@@ -3,6 +3,7 @@
 #include "framework/pipeline.h"
 
 #include <kj/exception.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -58,7 +59,17 @@ std::string describe(const std::exception_ptr& failure) {
     return e.getDescription().cStr();
   } catch (const std::exception& e) {
     return e.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
   }
+}
+
+std::string handlerName(const RegisteredHandler& handler) {
+  return handler.spec.id + " v" + std::to_string(handler.spec.version);
+}
+
+std::string versionLabel(std::string_view entityType, std::string_view key, std::uint64_t v) {
+  return std::string(entityType) + "/" + std::string(key) + " version " + std::to_string(v);
 }
 
 }  // namespace
@@ -137,6 +148,82 @@ void Pipeline::flushPublished() {
   confirmed_.clear();
 }
 
+bool Pipeline::reemitOwed(std::size_t budget) {
+  if (owedSweepDone_) return false;
+  const std::string& endpoint = handlers_.endpointName();
+  struct Owed {
+    MessageId input;
+    std::vector<Outbound> outputs;
+  };
+  std::vector<Owed> owed;
+  std::optional<MessageId> cursor = owedCursor_;
+  bool finished = true;
+  store_.read([&](store::Txn& txn) {
+    store_.forEachUnpublished(txn, owedCursor_, [&](const MessageId& input) {
+      if (budget-- == 0) {
+        finished = false;
+        return false;
+      }
+      cursor = input;
+      const auto applied = store_.findApplied(txn, input);
+      const auto entry =
+          applied ? store_.findHistory(txn, applied->entity, applied->version) : std::nullopt;
+      const auto name = applied ? store_.findEntityName(txn, applied->entity) : std::nullopt;
+      if (!entry || !name) return true;  // a stale mark: nothing is owed
+      const std::string what = versionLabel(name->entityType, name->key, applied->version);
+      const RegisteredHandler* handler =
+          handlers_.findBySpec(entry->handlerId, entry->handlerVersion);
+      if (handler == nullptr) {
+        spdlog::warn("endpoint {}: outputs of {} stay owed: its handler {} v{} is not registered",
+                     endpoint, what, entry->handlerId, entry->handlerVersion);
+        return true;
+      }
+      try {
+        LoadedState before = loader_.load(txn, applied->entity, applied->version - 1);
+        RecordedInput recorded(entry->input);
+        RunInput run{handler,
+                     endpoint,
+                     name->key,
+                     recorded.envelope(),
+                     recorded.payloadWords(),
+                     entry->recordedAtNs};
+        RunResult result = runHandler(run, before.words());
+        if (result.emitted.digest != entry->outputDigest) {
+          spdlog::error(
+              "endpoint {}: non-determinism: {} re-run by {} emits other outputs than "
+              "it recorded; they stay owed",
+              endpoint, what, handlerName(*handler));
+          return true;
+        }
+        owed.push_back({input, std::move(result.emitted.messages)});
+      } catch (const std::exception& e) {
+        spdlog::warn("endpoint {}: outputs of {} stay owed: re-running it failed: {}", endpoint,
+                     what, e.what());
+      } catch (const kj::Exception& e) {
+        spdlog::warn("endpoint {}: outputs of {} stay owed: re-running it failed: {}", endpoint,
+                     what, e.getDescription().cStr());
+      }
+      return true;
+    });
+  });
+  for (Owed& o : owed) {
+    try {
+      transport_.publish(o.outputs);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kPermanent) throw;  // the step is retried from owedCursor_
+      spdlog::error("endpoint {}: outputs of input {} stay owed: the transport refuses them: {}",
+                    endpoint, o.input.toHex(), e.what());
+      continue;
+    }
+    stats_.published += o.outputs.size();
+    ++stats_.reemittedOwed;
+    confirmed_.push_back(o.input);
+  }
+  owedCursor_ = cursor;
+  owedSweepDone_ = finished;
+  return !finished;
+}
+
 store::PruneCounts Pipeline::prune(store::Txn& txn) const {
   const RetentionPolicy& policy = options_.retention;
   // Not in the first batch after the store opened: recovery reads only what its owed work needs
@@ -151,6 +238,7 @@ store::PruneCounts Pipeline::prune(store::Txn& txn) const {
 }
 
 void Pipeline::handle(store::Txn& txn, Item& item) {
+  const std::string where = "entity key " + item.input->entityKey();
   try {
     handleInput(txn, item);
   } catch (const Error& e) {
@@ -158,8 +246,56 @@ void Pipeline::handle(store::Txn& txn, Item& item) {
     // gone, its key is too long, a record of it is damaged): it alone goes to the error queue.
     // Such errors are raised before the input writes anything.
     if (e.kind() != ErrorKind::kPermanent) throw;
-    deadLetter(item, e.what(), "entity key " + item.input->entityKey());
+    deadLetter(item, e.what(), where);
+  } catch (const kj::Exception& e) {
+    // Handler code re-run while loading a state (a fold through recorded versions) threw: a
+    // failed attempt of this input, like a throw from its own run. Nothing was written yet.
+    failAttempt(item, std::string("loading the state failed: ") + e.getDescription().cStr(), where,
+                false);
+  } catch (const std::exception& e) {
+    failAttempt(item, std::string("loading the state failed: ") + e.what(), where, false);
   }
+}
+
+void Pipeline::failAttempt(Item& item, std::string reason, const std::string& where,
+                           bool permanent) {
+  if (permanent || item.delivery->attempt > options_.retry.delayedRetries) {
+    deadLetter(item, std::move(reason),
+               "attempt " + std::to_string(item.delivery->attempt) + ", " + where);
+  } else {
+    item.outcome = Outcome::kRetry;
+    item.emitted = {};
+    item.report.reason = std::move(reason);
+  }
+}
+
+bool Pipeline::refuseUnpublishable(Item& item, const std::string& handler, const Emitted& emitted) {
+  for (std::size_t index = 0; index < emitted.messages.size(); ++index) {
+    const Outbound& out = emitted.messages[index];
+    std::string refused;
+    if (out.envelope.size() > options_.maxMessageBytes) {
+      refused = "it is " + std::to_string(out.envelope.size()) +
+                " bytes, over the endpoint's maxMessageBytes of " +
+                std::to_string(options_.maxMessageBytes);
+    } else {
+      try {
+        transport_.checkOutbound(out);
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::kPermanent) throw;
+        refused = e.what();
+      }
+    }
+    if (refused.empty()) continue;
+    const std::string to =
+        out.destination.empty() ? "the subscribers of its type" : "'" + out.destination + "'";
+    deadLetter(item,
+               "handler " + handler + " emits output " + std::to_string(index) + " to " + to +
+                   " that the transport can never accept: " + refused,
+               "nothing was committed; entity " + item.input->handler().entityType + "/" +
+                   item.input->entityKey());
+    return true;
+  }
+  return false;
 }
 
 void Pipeline::handleInput(store::Txn& txn, Item& item) {
@@ -187,25 +323,40 @@ void Pipeline::handleInput(store::Txn& txn, Item& item) {
 }
 
 std::optional<RunResult> Pipeline::runWithRetries(Item& item, const RunInput& input,
-                                                  kj::ArrayPtr<const capnp::word> state) {
+                                                  kj::ArrayPtr<const capnp::word> state,
+                                                  bool verify) {
+  const std::string handler = handlerName(*input.handler);
   std::exception_ptr failure;
   for (unsigned attempt = 0; attempt <= options_.retry.immediateRetries; ++attempt) {
     fault(FaultPoint::kInHandler);
     try {
-      return runHandler(input, state);
+      RunResult result = runHandler(input, state);
+      if (verify) {
+        // The second run is handler code too: whatever it throws is a failed attempt.
+        RunResult again = runHandler(input, state);
+        std::size_t index = 0;
+        auto stateDiff = firstDifference(result.state.asPtr(), again.state.asPtr());
+        auto outputDiff = firstDifference(result.emitted.messages, again.emitted.messages, index);
+        if (stateDiff || outputDiff) {
+          deadLetter(item,
+                     "non-deterministic handler " + handler + ": two runs on the same state differ",
+                     stateDiff ? "new state differs at byte " + std::to_string(*stateDiff)
+                               : "output " + std::to_string(index) + " differs at byte " +
+                                     std::to_string(*outputDiff));
+          return std::nullopt;
+        }
+      }
+      return result;
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::kBug) throw;
       failure = std::current_exception();
       if (e.kind() == ErrorKind::kPermanent) break;
-    } catch (const kj::Exception&) {
-      failure = std::current_exception();
-    } catch (const std::exception&) {
+    } catch (...) {
+      // kj::Exception (e.g. a Cap'n Proto read past its limits), std::exception, anything else
+      // handler code throws: this attempt failed.
       failure = std::current_exception();
     }
   }
-  const std::string what = describe(failure);
-  const std::string handler =
-      input.handler->spec.id + " v" + std::to_string(input.handler->spec.version);
   bool permanent = false;
   try {
     std::rethrow_exception(failure);
@@ -213,14 +364,9 @@ std::optional<RunResult> Pipeline::runWithRetries(Item& item, const RunInput& in
     permanent = e.kind() == ErrorKind::kPermanent;
   } catch (...) {
   }
-  if (permanent || item.delivery->attempt > options_.retry.delayedRetries) {
-    deadLetter(item, "handler " + handler + " failed: " + what,
-               "attempt " + std::to_string(item.delivery->attempt) + ", entity " +
-                   input.handler->entityType + "/" + std::string(input.entityKey));
-  } else {
-    item.outcome = Outcome::kRetry;
-    item.report.reason = "handler " + handler + " failed: " + what;
-  }
+  failAttempt(item, "handler " + handler + " failed: " + describe(failure),
+              "entity " + input.handler->entityType + "/" + std::string(input.entityKey),
+              permanent);
   return std::nullopt;
 }
 
@@ -231,26 +377,13 @@ void Pipeline::handleNew(store::Txn& txn, Item& item) {
   const std::uint64_t head = entity ? store_.headVersion(txn, *entity) : 0;
   LoadedState state = entity ? loader_.load(txn, *entity, head) : LoadedState();
 
-  RunInput run{&handler, handlers_.endpointName(), in.entityKey(), in.envelope(), in.payload(),
-               nowNs()};
-  auto result = runWithRetries(item, run, state.words());
+  RunInput run{&handler,      handlers_.endpointName(), in.entityKey(),
+               in.envelope(), in.payloadWords(),        nowNs()};
+  auto result = runWithRetries(item, run, state.words(), options_.verifyDeterminism);
   if (!result) return;
-
-  if (options_.verifyDeterminism) {
-    RunResult again = runHandler(run, state.words());
-    std::size_t index = 0;
-    auto stateDiff = firstDifference(result->state.asPtr(), again.state.asPtr());
-    auto outputDiff = firstDifference(result->emitted.messages, again.emitted.messages, index);
-    if (stateDiff || outputDiff) {
-      deadLetter(item,
-                 "non-deterministic handler " + handler.spec.id + " v" +
-                     std::to_string(handler.spec.version) + ": two runs on the same state differ",
-                 stateDiff ? "new state differs at byte " + std::to_string(*stateDiff)
-                           : "output " + std::to_string(index) + " differs at byte " +
-                                 std::to_string(*outputDiff));
-      return;
-    }
-  }
+  // An output no transport could take would be committed and then refused for ever: it fails
+  // the run instead, before anything is written.
+  if (refuseUnpublishable(item, handlerName(handler), result->emitted)) return;
 
   const std::uint64_t entityNumber =
       entity ? *entity : store_.createEntity(txn, handler.entityType, in.entityKey());
@@ -264,14 +397,23 @@ void Pipeline::handleNew(store::Txn& txn, Item& item) {
   entry.outputDigest = result->emitted.digest;
   entry.stateChanged = changed;
   entry.input = item.delivery->envelope;
+  // The head's state is always kept as a snapshot, so that loading it never re-runs recorded
+  // handlers (a deploy that retires a handler version must not freeze its entities); the
+  // snapshot policy decides which of them stay once the head moves on.
   std::optional<std::span<const std::byte>> snapshot;
-  if (changed && (version == 1 || version % options_.snapshotEvery == 0)) {
+  if (changed) {
     snapshot = asBytes(result->state.asPtr());
+    const std::uint64_t previous = state.snapshotVersion;
+    if (previous > 1 && previous % options_.snapshotEvery != 0 &&
+        previous + 1 != store_.firstRetainedVersion(txn, entityNumber)) {
+      store_.dropSnapshot(txn, entityNumber, previous);  // not one the policy (or retention) keeps
+    }
   }
   store_.append(txn, entityNumber, version, in.id(), entry, snapshot);
   if (!result->emitted.messages.empty()) store_.markUnpublished(txn, in.id());
   item.emitted = std::move(result->emitted);
   item.outcome = Outcome::kNew;
+  item.version = versionLabel(handler.entityType, in.entityKey(), version);
 }
 
 void Pipeline::handleDuplicate(store::Txn& txn, Item& item, const store::Applied& applied) {
@@ -285,14 +427,21 @@ void Pipeline::handleDuplicate(store::Txn& txn, Item& item, const store::Applied
   const std::string recordedBy =
       std::string(entry->handlerId) + " v" + std::to_string(entry->handlerVersion);
   const RegisteredHandler* handler = handlers_.findBySpec(entry->handlerId, entry->handlerVersion);
-  if (handler == nullptr) {
-    deadLetter(item, "duplicate of input " + in.id().toHex() + " cannot be replayed",
-               "its version " + std::to_string(applied.version) + " was recorded by handler " +
-                   recordedBy + ", which is no longer registered");
-    return;
-  }
   auto name = store_.findEntityName(txn, applied.entity);
   const std::string key = name ? name->key : in.entityKey();
+  item.version =
+      versionLabel(name ? name->entityType : in.handler().entityType, key, applied.version);
+  if (handler == nullptr) {
+    // Its outputs are owed and only that code can re-derive them. During a rolling deploy a
+    // process still running it may take the copy (a delayed retry); after that, the error queue.
+    failAttempt(item,
+                "duplicate of input " + in.id().toHex() + " cannot be replayed: " + item.version +
+                    " was recorded by handler " + recordedBy +
+                    ", which is not registered (register it with replayOnly() to re-emit its "
+                    "outputs)",
+                "its outputs were not confirmed published", false);
+    return;
+  }
   const std::uint32_t recordedCount = entry->outputCount;
   const Digest recordedDigest = entry->outputDigest;
   const std::int64_t recordedAt = entry->recordedAtNs;
@@ -301,9 +450,10 @@ void Pipeline::handleDuplicate(store::Txn& txn, Item& item, const store::Applied
   // (a copy may differ in bytes that are not its identity, e.g. an edge retry's send time).
   LoadedState before = loader_.load(txn, applied.entity, applied.version - 1);
   RecordedInput recorded(entry->input);
-  RunInput run{handler,   handlers_.endpointName(), key, recorded.envelope(), recorded.payload(),
-               recordedAt};
-  auto result = runWithRetries(item, run, before.words());
+  RunInput run{
+      handler,   handlers_.endpointName(), key, recorded.envelope(), recorded.payloadWords(),
+      recordedAt};
+  auto result = runWithRetries(item, run, before.words(), false);
   if (!result) return;
 
   if (result->emitted.digest != recordedDigest ||
@@ -333,18 +483,54 @@ void Pipeline::handleDuplicate(store::Txn& txn, Item& item, const store::Applied
   item.outcome = Outcome::kDuplicate;
 }
 
-void Pipeline::publishAndAck(std::vector<Item>& items) {
-  // 4. Publish every output of the batch, new and re-emitted, and wait for confirmation.
+void Pipeline::publishOutputs(std::vector<Item>& items) {
+  struct Part {
+    Item* item;
+    std::size_t begin, end;
+  };
   std::vector<Outbound> outputs;
-  std::vector<MessageId> emitters;
+  std::vector<Part> parts;
   for (Item& item : items) {
     if (item.emitted.messages.empty()) continue;
-    emitters.push_back(item.input->id());
+    const std::size_t begin = outputs.size();
     for (Outbound& m : item.emitted.messages) outputs.push_back(std::move(m));
+    parts.push_back({&item, begin, outputs.size()});
   }
-  if (!outputs.empty()) transport_.publish(outputs);
-  stats_.published += outputs.size();
-  confirmed_.insert(confirmed_.end(), emitters.begin(), emitters.end());
+  if (outputs.empty()) return;
+  try {
+    transport_.publish(outputs);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kPermanent) throw;
+    // Some output can never be accepted now: find whose, and publish everything else.
+    for (Part& part : parts) {
+      try {
+        transport_.publish(std::span(outputs).subspan(part.begin, part.end - part.begin));
+      } catch (const Error& refused) {
+        if (refused.kind() != ErrorKind::kPermanent) throw;
+        const std::size_t count = part.end - part.begin;
+        // Committed all the same: counted as what it was, then as a dead letter.
+        if (part.item->outcome == Outcome::kNew) ++stats_.processed;
+        if (part.item->outcome == Outcome::kDuplicate) ++stats_.duplicates;
+        deadLetter(*part.item,
+                   "outputs of committed version " + part.item->version +
+                       " refused by the transport: " + refused.what(),
+                   "the version is committed and its " + std::to_string(count) +
+                       " outputs are still owed: retrying this entry re-emits them once the "
+                       "transport accepts them");
+        part.end = part.begin;  // nothing of it was published
+      }
+    }
+  }
+  for (const Part& part : parts) {
+    if (part.end == part.begin) continue;
+    stats_.published += part.end - part.begin;
+    confirmed_.push_back(part.item->input->id());
+  }
+}
+
+void Pipeline::publishAndAck(std::vector<Item>& items) {
+  // 4. Publish every output of the batch, new and re-emitted, and wait for confirmation.
+  publishOutputs(items);
   fault(FaultPoint::kAfterPublish);
 
   // 5. Settle every delivery: dead letters and retries first, then one ack for the rest.
@@ -370,12 +556,17 @@ void Pipeline::publishAndAck(std::vector<Item>& items) {
         break;
       case Outcome::kRetry: {
         const unsigned shift = std::min<unsigned>(item.delivery->attempt - 1, 20);
+        spdlog::warn("endpoint {}: input {} failed (attempt {}), retried later: {}", endpoint,
+                     item.input->id().toHex(), item.delivery->attempt, item.report.reason);
         transport_.retryLater(endpoint, item.delivery->tag,
                               options_.retry.firstDelay * (1u << shift));
         ++stats_.retried;
         break;
       }
       case Outcome::kDeadLetter:
+        spdlog::error("endpoint {}: input {} moved to the error queue: {} ({})", endpoint,
+                      item.input ? item.input->id().toHex() : std::string("(undecodable)"),
+                      item.report.reason, item.report.detail);
         item.report.failedAt = std::chrono::system_clock::now();
         transport_.deadLetter(endpoint, item.delivery->tag, item.report);
         ++stats_.deadLettered;

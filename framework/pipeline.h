@@ -31,6 +31,16 @@ class Pipeline {
   // are published. Batches do this in their own transaction; call it when idle and on shutdown.
   void flushPublished();
 
+  // One bounded step (at most `budget` versions) of the sweep that re-emits the outputs of
+  // versions left in the publication set when the store was opened: their confirmation was
+  // lost (a process died between publishing and recording it), and no copy of their input may
+  // ever come back to re-emit them, which would keep them owed and unprunable for ever. Each is
+  // replayed as a duplicate would be (its recorded handler on the state before it), published,
+  // and marked published by the next write. Versions that cannot be replayed or that the
+  // transport refuses are logged and left owed. Returns false once the sweep is over. Throws
+  // idem::Error (transient) when publishing failed; the step is then retried.
+  bool reemitOwed(std::size_t budget);
+
  private:
   enum class Outcome { kNew, kDuplicate, kAlreadyPublished, kPruned, kRetry, kDeadLetter };
   struct Item {
@@ -39,6 +49,7 @@ class Pipeline {
     Outcome outcome = Outcome::kNew;
     Emitted emitted;
     ErrorReport report;
+    std::string version;  // "type/key version N": the version the item committed or replays
   };
 
   void decode(Item& item) const;
@@ -47,15 +58,25 @@ class Pipeline {
   void handleInput(store::Txn& txn, Item& item);
   void handleNew(store::Txn& txn, Item& item);
   void handleDuplicate(store::Txn& txn, Item& item, const store::Applied& applied);
-  // Runs the handler with immediate retries; on failure sets the item's outcome and returns
-  // nullopt.
+  // Runs the handler with immediate retries (with `verify`, twice per attempt, comparing bytes);
+  // on failure or non-determinism sets the item's outcome and returns nullopt. Whatever the
+  // handler throws is a failed attempt.
   std::optional<RunResult> runWithRetries(Item& item, const RunInput& input,
-                                          kj::ArrayPtr<const capnp::word> state);
+                                          kj::ArrayPtr<const capnp::word> state, bool verify);
+  // A failed attempt: a delayed retry, or the error queue when `permanent` or out of retries.
+  void failAttempt(Item& item, std::string reason, const std::string& where, bool permanent);
+  // Dead-letters the item when an output is one the transport could never accept or is larger
+  // than maxMessageBytes; returns whether it did.
+  bool refuseUnpublishable(Item& item, const std::string& handler, const Emitted& emitted);
   void deadLetter(Item& item, std::string reason, std::string detail) const;
   // Retention's bounded step for this batch (a no-op when retention is off, and in the first
   // batch of this pipeline).
   store::PruneCounts prune(store::Txn& txn) const;
   void publishAndAck(std::vector<Item>& items);
+  // Publishes the batch's outputs. When the transport refuses some permanently (they passed
+  // checkOutbound() before their commit, but its limits changed), publishes item by item and
+  // dead-letters the inputs whose outputs are refused: their versions stay owed.
+  void publishOutputs(std::vector<Item>& items);
   void fault(FaultPoint point) const;
   std::int64_t nowNs() const;
 
@@ -67,6 +88,9 @@ class Pipeline {
   StateLoader loader_;
   // Inputs whose outputs the transport confirmed, not yet removed from the publication set.
   std::vector<MessageId> confirmed_;
+  // reemitOwed()'s position in the publication set, and whether its one sweep is over.
+  std::optional<MessageId> owedCursor_;
+  bool owedSweepDone_ = false;
 };
 
 }  // namespace idem::detail

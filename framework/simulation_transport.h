@@ -3,13 +3,10 @@
 // published for the byte-level oracles, and runs on virtual time.
 #pragma once
 
-#include <functional>
-#include <optional>
-#include <string>
-
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>

@@ -18,6 +18,7 @@ LoadedState StateLoader::load(store::Txn& txn, std::uint64_t entity, std::uint64
   if (version == 0) return {};
   auto snapshot = store_.findSnapshotAtOrBefore(txn, entity, version);
   LoadedState state = snapshot ? LoadedState(wordsOf(snapshot->state)) : LoadedState();
+  if (snapshot) state.snapshotVersion = snapshot->version;
   std::uint64_t from = snapshot ? snapshot->version + 1 : 1;
   if (from > version) return state;
 
@@ -38,7 +39,9 @@ LoadedState StateLoader::load(store::Txn& txn, std::uint64_t entity, std::uint64
                                 std::to_string(v) + " below its head");
     }
     if (!entry->stateChanged) continue;
+    const std::uint64_t base = state.snapshotVersion;
     state = LoadedState(rerunRecorded(handlers_, *entry, *name, v, state.words()).state);
+    state.snapshotVersion = base;
   }
   return state;
 }

@@ -17,14 +17,20 @@ class LoadedState {
   LoadedState() = default;
   explicit LoadedState(kj::ArrayPtr<const capnp::word> inMap) : words_(inMap) {}
   explicit LoadedState(Words owned) : owned_(kj::mv(owned)), words_(owned_.asPtr()) {}
-  LoadedState(LoadedState&& other) noexcept : owned_(kj::mv(other.owned_)), words_(other.words_) {}
+  LoadedState(LoadedState&& other) noexcept
+      : snapshotVersion(other.snapshotVersion),
+        owned_(kj::mv(other.owned_)),
+        words_(other.words_) {}
   LoadedState& operator=(LoadedState&& other) noexcept {
+    snapshotVersion = other.snapshotVersion;
     owned_ = kj::mv(other.owned_);
     words_ = other.words_;
     return *this;
   }
 
   kj::ArrayPtr<const capnp::word> words() const { return words_; }
+  // The version of the snapshot the state was loaded from (0: none, the initial state).
+  std::uint64_t snapshotVersion = 0;
 
  private:
   Words owned_;
@@ -37,10 +43,12 @@ class StateLoader {
   StateLoader(const store::VersionStore& store, const Handlers& handlers)
       : store_(store), handlers_(handlers) {}
 
-  // The state of `entity` at `version` (0 = initial). Throws idem::Error (permanent) when a
-  // history entry to fold was recorded by a handler version that is no longer registered, or
-  // when retention pruned the history below `version` + 1 (versions from
-  // firstRetainedVersion() - 1 on stay loadable).
+  // The state of `entity` at `version` (0 = initial). The head's state is always a snapshot
+  // (the pipeline keeps one), so loading it runs no handler; older versions may fold through
+  // the handlers that recorded them. Throws idem::Error (permanent) when a history entry to fold
+  // was recorded by a handler version that is not registered (not even for replay), or when
+  // retention pruned the history below `version` + 1 (versions from firstRetainedVersion() - 1
+  // on stay loadable). Exceptions of the handlers it re-runs propagate.
   LoadedState load(store::Txn& txn, std::uint64_t entity, std::uint64_t version) const;
 
  private:

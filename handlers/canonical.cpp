@@ -37,4 +37,16 @@ CanonicalReader::CanonicalReader(std::span<const std::byte> bytes, const char* w
   if (!canonical) fail(ErrorKind::kPermanent, std::string(what) + " is not in canonical form");
 }
 
+namespace {
+capnp::ReaderOptions runOptions(std::size_t words) {
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords =
+      words * RunReader::kRunTraversalFactor + RunReader::kRunTraversalSlack;
+  return options;
+}
+}  // namespace
+
+RunReader::RunReader(kj::ArrayPtr<const capnp::word> words)
+    : segments_{words}, reader_(kj::arrayPtr(segments_, 1), runOptions(words.size())) {}
+
 }  // namespace idem

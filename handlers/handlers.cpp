@@ -25,7 +25,7 @@ const detail::RegisteredHandler* Handlers::findBySpec(std::string_view id,
 }
 
 void Handlers::add(detail::RegisteredHandler handler) {
-  if (byMessageType_.count(handler.messageType) != 0) {
+  if (!handler.replayOnly && byMessageType_.count(handler.messageType) != 0) {
     fail(ErrorKind::kBug, "endpoint " + endpointName_ + " registers two handlers for message " +
                               std::string(handler.messageSchema.getShortDisplayName().cStr()));
   }
@@ -34,7 +34,9 @@ void Handlers::add(detail::RegisteredHandler handler) {
                               " v" + std::to_string(handler.spec.version) + " twice");
   }
   handlers_.push_back(std::make_unique<detail::RegisteredHandler>(std::move(handler)));
-  byMessageType_[handlers_.back()->messageType] = handlers_.back().get();
+  if (!handlers_.back()->replayOnly) {
+    byMessageType_[handlers_.back()->messageType] = handlers_.back().get();
+  }
 }
 
 }  // namespace idem

@@ -390,6 +390,11 @@ void VersionStore::append(Txn& txn, std::uint64_t entity, std::uint64_t version,
   }
 }
 
+void VersionStore::dropSnapshot(Txn& txn, std::uint64_t entity, std::uint64_t version) {
+  impl_->requireWrite(txn, "dropSnapshot");
+  txn.del(impl_->snapshots, key16(entity, version));
+}
+
 void VersionStore::forEachEntity(
     Txn& txn, std::uint64_t after,
     const std::function<bool(std::uint64_t entity, const EntityName&)>& visit) const {
@@ -422,6 +427,23 @@ bool VersionStore::isUnpublished(Txn& txn, const MessageId& input) const {
 void VersionStore::markPublished(Txn& txn, const MessageId& input) {
   impl_->requireWrite(txn, "markPublished");
   txn.del(impl_->unpublished, idBytes(input));
+}
+
+void VersionStore::forEachUnpublished(
+    Txn& txn, const std::optional<MessageId>& after,
+    const std::function<bool(const MessageId& input)>& visit) const {
+  Cursor cursor(txn, impl_->unpublished);
+  bool more = after ? cursor.move(MDB_SET_RANGE, idBytes(*after)) : cursor.move(MDB_FIRST);
+  if (more && after && std::ranges::equal(cursor.key(), idBytes(*after))) {
+    more = cursor.move(MDB_NEXT);
+  }
+  for (; more; more = cursor.move(MDB_NEXT)) {
+    const Bytes k = cursor.key();
+    std::optional<MessageId> id =
+        MessageId::fromBytes(std::span(reinterpret_cast<const std::uint8_t*>(k.data()), k.size()));
+    if (!id) impl_->damaged("publication set key is not 16 bytes");
+    if (!visit(*id)) return;
+  }
 }
 
 std::optional<std::string> VersionStore::findMeta(Txn& txn, std::string_view name) const {

@@ -136,6 +136,10 @@ class VersionStore {
   // Throws idem::Error (bug) when `version` is not head + 1 or `inputId` is already applied.
   void append(Txn& txn, std::uint64_t entity, std::uint64_t version, const MessageId& inputId,
               const HistoryEntry& entry, std::optional<std::span<const std::byte>> state);
+  // Removes the snapshot of `entity` at `version`, if any (the pipeline keeps the head's state as
+  // a snapshot and drops it when the head moves on, unless the snapshot policy keeps it). Write
+  // transactions only.
+  void dropSnapshot(Txn& txn, std::uint64_t entity, std::uint64_t version);
   // The oldest version of `entity` whose history entry is kept: 1 when nothing was pruned, N when
   // versions 1..N-1 were pruned (the state at N-1 is then kept as a snapshot, so every version
   // from N-1 on stays loadable); 0 when the entity has no versions.
@@ -162,6 +166,10 @@ class VersionStore {
   bool isUnpublished(Txn& txn, const MessageId& input) const;
   // Idempotent: unmarking an input that is not marked does nothing.
   void markPublished(Txn& txn, const MessageId& input);
+  // Calls `visit` for each input in the publication set in id order, starting after `after`
+  // (nullopt: from the first), until it returns false.
+  void forEachUnpublished(Txn& txn, const std::optional<MessageId>& after,
+                          const std::function<bool(const MessageId& input)>& visit) const;
 
   std::optional<std::string> findMeta(Txn& txn, std::string_view name) const;
   void putMeta(Txn& txn, std::string_view name, std::string_view value);

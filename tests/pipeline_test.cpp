@@ -314,9 +314,9 @@ TEST_CASE("a changed handler version is refused when replaying what the old one 
   world.sendRaw("counters", inc);
   world.runUntilQuiet();
   const auto& errors = world.transport.deadLetters("counters");
-  REQUIRE(errors.size() == 1);
-  CHECK_THAT(errors[0].report.detail,
-             Catch::Contains("increment v1") && Catch::Contains("no longer registered"));
+  REQUIRE(errors.size() == 1);  // after its delayed retries (a process with v1 might take it)
+  CHECK_THAT(errors[0].report.reason,
+             Catch::Contains("increment v1") && Catch::Contains("not registered"));
 }
 
 TEST_CASE("malformed bytes, an unknown type and an oversized message go to the error queue",
@@ -430,7 +430,7 @@ TEST_CASE("with a snapshot every 4 versions, states are re-folded and replays st
   world.closeAll();
   {
     store::VersionStore store(world.storeOf("counters"), "counters");
-    CHECK(store.stats().snapshots == 3);  // versions 1, 4 and 8
+    CHECK(store.stats().snapshots == 4);  // versions 1, 4 and 8, and the head's (10)
   }
   requireOracles(world, {"counters"});
 }

@@ -32,34 +32,42 @@ Handlers galleryHandlers(const std::string& endpoint) {
 }
 
 namespace {
+std::string counterOf(Increment::Reader m) { return m.getCounterId(); }
+
+auto incrementHandler(std::shared_ptr<CounterKnobs> knobs, bool hiddenCounter) {
+  return [knobs, hiddenCounter](Counter::Builder counter, Increment::Reader m, Context& ctx) {
+    if (knobs->failingIncrementRuns.count(++knobs->incrementRuns) != 0) {
+      throw std::runtime_error("increment run " + std::to_string(knobs->incrementRuns) +
+                               " told to fail");
+    }
+    counter.setValue(counter.getValue() + m.getBy());
+    // Growing a list: copy into a longer one (the old one is dropped by canonicalisation).
+    auto old = counter.getHistory();
+    auto grown = counter.initHistory(old.size() + 1);
+    for (unsigned i = 0; i < old.size(); ++i) grown.set(i, old[i]);
+    grown.set(old.size(), counter.getValue());
+    for (std::uint32_t i = 0; i < m.getOutputs(); ++i) {
+      auto counted = m.getForward().size() > 0 ? ctx.send<Counted>(m.getForward().cStr())
+                                               : ctx.publish<Counted>();
+      counted.setCounterId(m.getCounterId());
+      counted.setValue(hiddenCounter ? knobs->hidden++ : counter.getValue());
+      counted.setIndex(i);
+      MessageId token = ctx.newId();
+      counted.setToken(kj::arrayPtr(token.bytes.data(), token.bytes.size()));
+      counted.setDice(ctx.random());
+      counted.setAt(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(ctx.now().time_since_epoch())
+              .count());
+    }
+  };
+}
+
 void registerCounters(Handlers& handlers, std::shared_ptr<CounterKnobs> knobs, bool hiddenCounter,
                       std::uint32_t incrementVersion) {
   if (!knobs) knobs = std::make_shared<CounterKnobs>();
   handlers.entity<Counter>("counter")
-      .on<Increment>(
-          {"increment", incrementVersion},
-          [](Increment::Reader m) { return std::string(m.getCounterId()); },
-          [knobs, hiddenCounter](Counter::Builder counter, Increment::Reader m, Context& ctx) {
-            counter.setValue(counter.getValue() + m.getBy());
-            // Growing a list: copy into a longer one (the old one is dropped by canonicalisation).
-            auto old = counter.getHistory();
-            auto grown = counter.initHistory(old.size() + 1);
-            for (unsigned i = 0; i < old.size(); ++i) grown.set(i, old[i]);
-            grown.set(old.size(), counter.getValue());
-            for (std::uint32_t i = 0; i < m.getOutputs(); ++i) {
-              auto counted = m.getForward().size() > 0 ? ctx.send<Counted>(m.getForward().cStr())
-                                                       : ctx.publish<Counted>();
-              counted.setCounterId(m.getCounterId());
-              counted.setValue(hiddenCounter ? knobs->hidden++ : counter.getValue());
-              counted.setIndex(i);
-              MessageId token = ctx.newId();
-              counted.setToken(kj::arrayPtr(token.bytes.data(), token.bytes.size()));
-              counted.setDice(ctx.random());
-              counted.setAt(
-                  std::chrono::duration_cast<std::chrono::nanoseconds>(ctx.now().time_since_epoch())
-                      .count());
-            }
-          })
+      .on<Increment>({"increment", incrementVersion}, counterOf,
+                     incrementHandler(knobs, hiddenCounter))
       .on<Ping>(
           {"ping", 1}, [](Ping::Reader m) { return std::string(m.getCounterId()); },
           [](Counter::Builder, Ping::Reader, Context&) {})
@@ -80,6 +88,19 @@ Handlers counterHandlers(const std::string& endpoint, std::shared_ptr<CounterKno
                          bool hiddenCounter, std::uint32_t incrementVersion) {
   Handlers handlers(endpoint);
   registerCounters(handlers, std::move(knobs), hiddenCounter, incrementVersion);
+  return handlers;
+}
+
+Handlers counterHandlersAfterDeploy(const std::string& endpoint, std::uint32_t current,
+                                    const std::vector<std::uint32_t>& retired,
+                                    std::shared_ptr<CounterKnobs> knobs) {
+  if (!knobs) knobs = std::make_shared<CounterKnobs>();
+  Handlers handlers(endpoint);
+  registerCounters(handlers, knobs, false, current);
+  for (std::uint32_t version : retired) {
+    handlers.entity<Counter>("counter").replayOnly<Increment>({"increment", version}, counterOf,
+                                                              incrementHandler(knobs, false));
+  }
   return handlers;
 }
 

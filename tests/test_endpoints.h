@@ -3,7 +3,9 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "idem/handlers.h"
 #include "tests/test_messages.capnp.h"
@@ -18,6 +20,10 @@ Handlers galleryHandlers(const std::string& endpoint = "gallery");
 struct CounterKnobs {
   unsigned flakyFailuresLeft = 0;
   std::uint64_t hidden = 0;
+  // Increment runs so far (re-runs, folds and determinism checks included); a run whose number
+  // (1-based) is in `failingIncrementRuns` throws a std::runtime_error.
+  unsigned incrementRuns = 0;
+  std::set<unsigned> failingIncrementRuns;
 };
 
 // "counter" entities: Increment (emits `outputs` Counted), Ping (no-op), Flaky (throws).
@@ -25,6 +31,12 @@ struct CounterKnobs {
 // state: a non-deterministic handler.
 Handlers counterHandlers(const std::string& endpoint, std::shared_ptr<CounterKnobs> knobs = {},
                          bool hiddenCounter = false, std::uint32_t incrementVersion = 1);
+
+// counterHandlers() after a deploy: Increment registered at version `current`, and the same code
+// registered for replay only under each version in `retired`.
+Handlers counterHandlersAfterDeploy(const std::string& endpoint, std::uint32_t current,
+                                    const std::vector<std::uint32_t>& retired,
+                                    std::shared_ptr<CounterKnobs> knobs = {});
 
 // "sink" entities keyed by counter id: adds up each Counted it receives, emits nothing.
 Handlers sinkHandlers(const std::string& endpoint = "sink");

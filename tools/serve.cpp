@@ -73,7 +73,8 @@ void writeStats(const Workspace& workspace, const Served& served) {
                                {"deadLettered", s.deadLettered},
                                {"prunedDuplicates", s.prunedDuplicates},
                                {"prunedVersions", s.prunedVersions},
-                               {"prunedApplied", s.prunedApplied}};
+                               {"prunedApplied", s.prunedApplied},
+                               {"reemittedOwed", s.reemittedOwed}};
   std::filesystem::create_directories(workspace.statsDirectory());
   const auto file =
       workspace.statsDirectory() / (served.label + "." + std::to_string(::getpid()) + ".json");
@@ -210,7 +211,9 @@ int serve(const App& app, const ServeOptions& o) {
   // the subscribers known when it is published, so no start order can lose one.
   for (const AppEndpoint& e : app.endpoints) {
     const Handlers handlers = app.handlers(e.name);
-    for (const auto& handler : handlers.all()) bus.subscribe(e.name, handler->messageType);
+    for (const auto& handler : handlers.all()) {
+      if (!handler->replayOnly) bus.subscribe(e.name, handler->messageType);
+    }
   }
 
   auto crashHook = crashHookFromEnvironment();

@@ -33,6 +33,8 @@ inline std::span<const std::byte> asBytes(kj::ArrayPtr<const capnp::word> words)
 // Reads canonical bytes in place when they are word-aligned, from a private copy otherwise.
 // `bytes` must outlive the reader. Throws idem::Error (permanent) when `bytes` is not a whole
 // number of words or is not a canonical message, naming `what` (e.g. "payload").
+// Its traversal limit (2 x size + 64 words) is for the checks and a single read through; a
+// handler run reads its input through a RunReader of its own.
 class CanonicalReader {
  public:
   CanonicalReader(std::span<const std::byte> bytes, const char* what);
@@ -53,6 +55,32 @@ class CanonicalReader {
   kj::ArrayPtr<const capnp::word> words_;
   kj::ArrayPtr<const capnp::word> segments_[1];
   std::optional<capnp::SegmentArrayMessageReader> reader_;
+};
+
+// Reads words that a CanonicalReader already verified as canonical, for one handler run, with a
+// traversal limit of its own: kRunTraversalFactor x size + kRunTraversalSlack words, counted per
+// run. Canonical messages cannot alias (every object is reached by exactly one pointer, in
+// preorder), so the amplification Cap'n Proto's limit guards against can only come from a
+// handler reading the same field repeatedly: this bounds that per run without failing a
+// handler that reads a field a few times, or the second run of verifyDeterminism. `words` must
+// outlive the reader and be word-aligned.
+class RunReader {
+ public:
+  static constexpr std::size_t kRunTraversalFactor = 64;
+  static constexpr std::size_t kRunTraversalSlack = 8192;
+
+  explicit RunReader(kj::ArrayPtr<const capnp::word> words);
+  RunReader(const RunReader&) = delete;
+  RunReader& operator=(const RunReader&) = delete;
+
+  template <typename T>
+  typename T::Reader root() {
+    return reader_.getRoot<T>();
+  }
+
+ private:
+  kj::ArrayPtr<const capnp::word> segments_[1];
+  capnp::SegmentArrayMessageReader reader_;
 };
 
 }  // namespace idem

@@ -83,6 +83,9 @@ struct EndpointStats {
   std::uint64_t prunedDuplicates = 0;
   std::uint64_t prunedVersions = 0;  // history entries removed by retention
   std::uint64_t prunedApplied = 0;   // applied-index entries removed by retention
+  // Versions whose outputs this endpoint re-emitted on its own after opening its store: their
+  // confirmation had been lost (Pipeline::reemitOwed, docs/guarantees.md).
+  std::uint64_t reemittedOwed = 0;
 };
 
 class Endpoint {
@@ -96,9 +99,11 @@ class Endpoint {
 
   const std::string& name() const;
 
-  // Receives one batch (waiting up to batchWait) and takes it through the whole pipeline.
-  // Returns the number of deliveries handled. Throws idem::Error when the batch could not be
-  // committed or published; then nothing of it is acked and its inputs will come back.
+  // Receives one batch (waiting up to batchWait) and takes it through the whole pipeline; when
+  // none came, takes one idle step instead: re-emits a bounded number of the versions a dead
+  // process left owed (their confirmation lost), and records the confirmations of earlier
+  // batches. Returns the number of deliveries handled. Throws idem::Error when the batch could not
+  // be committed or published; then nothing of it is acked and its inputs will come back.
   std::size_t processBatch();
 
   // Calls processBatch() until `stop` is requested; the batch in flight completes (drain).

@@ -55,6 +55,8 @@ struct RegisteredHandler {
   std::function<Words(kj::ArrayPtr<const capnp::word> state, capnp::AnyStruct::Reader input,
                       Context& context)>
       apply;
+  // Registered with replayOnly(): re-runs versions it recorded, never receives new inputs.
+  bool replayOnly = false;
 };
 
 template <typename State>
@@ -90,15 +92,18 @@ class Handlers {
     return EntityHandlers<State>(*this, std::move(entityType));
   }
 
-  // The handler for `messageType`, or nullptr when none is registered.
+  // The handler that new inputs of `messageType` go to, or nullptr when none is registered
+  // (replay-only handlers are never returned).
   const detail::RegisteredHandler* findByMessageType(std::uint64_t messageType) const;
-  // The handler registered with exactly this id and version, or nullptr.
+  // The handler registered with exactly this id and version (replay-only ones included), or
+  // nullptr.
   const detail::RegisteredHandler* findBySpec(std::string_view id, std::uint32_t version) const;
-  // Every registered handler, in registration order.
+  // Every registered handler, in registration order (replay-only ones included: check
+  // RegisteredHandler::replayOnly where only the handlers of new inputs matter).
   const std::vector<std::unique_ptr<detail::RegisteredHandler>>& all() const { return handlers_; }
 
-  // Registers a type-erased handler. Throws idem::Error (bug) when its message type or its
-  // id+version is already registered.
+  // Registers a type-erased handler. Throws idem::Error (bug) when its id+version is already
+  // registered, or when it is not replay-only and its message type already has a handler.
   void add(detail::RegisteredHandler handler);
 
  private:
@@ -117,7 +122,24 @@ class EntityHandlers {
   // the entity whose key `keyOf(M::Reader)` returns.
   template <typename M, typename KeyOf, typename Handle>
   EntityHandlers& on(HandlerSpec spec, KeyOf keyOf, Handle handle) {
+    return add<M>(std::move(spec), keyOf, handle, false);
+  }
+
+  // Registers a retired handler version for replay only: the versions it recorded (duplicates
+  // owed to the transport, point-in-time loads, `idem audit`, what-if replays) are re-run with
+  // it, while new inputs of type M go to the handler registered with on<M>(). Keep a retired
+  // version registered this way while inputs it processed may still come back unpublished
+  // (docs/operations.md, "Deploying a new handler version").
+  template <typename M, typename KeyOf, typename Handle>
+  EntityHandlers& replayOnly(HandlerSpec spec, KeyOf keyOf, Handle handle) {
+    return add<M>(std::move(spec), keyOf, handle, true);
+  }
+
+ private:
+  template <typename M, typename KeyOf, typename Handle>
+  EntityHandlers& add(HandlerSpec spec, KeyOf keyOf, Handle handle, bool replayOnly) {
     detail::RegisteredHandler h;
+    h.replayOnly = replayOnly;
     h.spec = std::move(spec);
     h.entityType = entityType_;
     h.messageType = capnp::typeId<M>();
@@ -133,7 +155,6 @@ class EntityHandlers {
     return *this;
   }
 
- private:
   Handlers& handlers_;
   std::string entityType_;
 };

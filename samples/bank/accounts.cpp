@@ -214,6 +214,15 @@ void registerAccountsWith(idem::Handlers& handlers, const AccountRules& rules) {
                   [rules](Account::Builder account, Credit::Reader m, idem::Context& ctx) {
                     credit(account, m, ctx, rules);
                   });
+  if (creditVersion == 2) {
+    // The version it replaced stays registered for replay: versions it recorded may still be
+    // re-run (duplicates owed to the transport, audits, point-in-time loads).
+    handlers.entity<Account>("account").replayOnly<Credit>(
+        {"bank.credit", 1}, accountOf<Credit>,
+        [](Account::Builder account, Credit::Reader m, idem::Context& ctx) {
+          credit(account, m, ctx, AccountRules{});
+        });
+  }
 }
 
 }  // namespace bank

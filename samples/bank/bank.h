@@ -23,7 +23,9 @@ void registerAccounts(idem::Handlers& handlers);
 struct AccountRules {
   // Kept from each credit (at most the whole amount): the target is credited, and Credited
   // reports, the amount net of it. A non-zero fee registers the credit handler as
-  // bank.credit v2. Used by the fee-rule module that demonstrates what-if replays.
+  // bank.credit v2, and keeps v1 (no fee) registered for replay only, as a deploy of a new
+  // handler version does (docs/operations.md). Used by the fee-rule module that demonstrates
+  // what-if replays.
   std::int64_t creditFee = 0;
 };
 void registerAccountsWith(idem::Handlers& handlers, const AccountRules& rules);
