@@ -34,17 +34,58 @@ ErrorKind kindOf(natsStatus s) noexcept {
   }
 }
 
+ErrorKind kindOf(natsStatus s, jsErrCode code, std::string_view text) noexcept {
+  // 10097 (JSStreamHeaderExceedsMaximumErr) is not in nats.c 3.4's enumeration.
+  constexpr int kHeaderExceedsMaximum = 10097;
+  if (static_cast<int>(code) == kHeaderExceedsMaximum) return ErrorKind::kPermanent;
+  switch (code) {
+    // The message's bytes are what they are: its stream (MaxMsgSize, set by an operator; idem
+    // sets none) refuses it on every try, as the 64 KiB header limit above does.
+    case JSStreamMessageExceedsMaximumErr:
+    // A sealed stream never accepts a message again (sealing cannot be undone).
+    case JSStreamSealedErr:
+    // Creating an endpoint's stream conflicts with the subjects of a stream someone else made:
+    // a deployment error that no retry repairs.
+    case JSStreamSubjectOverlapErr:
+      return ErrorKind::kPermanent;
+    // The store failed: "maximum messages/bytes (per subject) exceeded" is a stream full under
+    // an operator's discard-new limits, which drains as its consumers ack (back off); a write
+    // error may pass too. Only "message to large" (sic, the server's text for a message its
+    // store can never hold) is permanent.
+    case JSStreamStoreFailedErr:
+      if (text.find("to large") != std::string_view::npos ||
+          text.find("too large") != std::string_view::npos) {
+        return ErrorKind::kPermanent;
+      }
+      return ErrorKind::kOverloaded;
+    // Storage of the account or server is exhausted: space returns as consumers ack.
+    case JSAccountResourcesExceededErr:
+    case JSInsufficientResourcesErr:
+    case JSMemoryResourcesExceededErr:
+    case JSStorageResourcesExceededErr:
+    case JSMaximumStreamsLimitErr:
+      return ErrorKind::kOverloaded;
+    // Expectations (expected stream, last sequence, last message id) are never set by idem; a
+    // mismatch would mean another writer moved the stream, and re-reading it could succeed:
+    // not permanent. Everything else (cluster elections, no leader, ...) passes as well.
+    default:
+      return kindOf(s);
+  }
+}
+
 void check(natsStatus s, std::string_view what, jsErrCode jsError) {
   if (s == NATS_OK) return;
   std::string text = std::string(what) + ": " + natsStatus_GetText(s);
   if (jsError != 0) text += " (JetStream error " + std::to_string(jsError) + ")";
   if (s == NATS_NO_RESPONDERS) text += "; is JetStream enabled on the server (-js)?";
+  std::string_view lastError;
   if (const char* last = nats_GetLastError(nullptr); last != nullptr && *last != '\0') {
+    lastError = last;
     text += " [";
     text += last;
     text += "]";
   }
-  fail(kindOf(s), text);
+  fail(kindOf(s, jsError, lastError), text);
 }
 
 namespace {

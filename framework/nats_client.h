@@ -39,11 +39,18 @@ using ConnectionPtr = std::unique_ptr<natsConnection, ConnectionCloser>;
 
 // What the caller should do about `s`: kTransient for lost or unreachable servers, timeouts and
 // missing responders; kOverloaded for slow consumers; kPermanent for invalid arguments, refused
-// authentication and TLS failures.
+// authentication and TLS failures, and a message over the server's max_payload.
 ErrorKind kindOf(natsStatus s) noexcept;
+// The same for a JetStream API or PubAck error: `code` is the server's error code (0: none) and
+// `text` its description. kPermanent when the message or request can never be accepted as it is
+// (over the stream's maximum message or header size, a sealed stream, subjects overlapping
+// another stream's); kOverloaded when storage is exhausted (a stream full under discard-new
+// limits, account or server storage limits); otherwise kindOf(s). Each choice is argued beside
+// the code and in docs/nats.md ("What publish reports").
+ErrorKind kindOf(natsStatus s, jsErrCode code, std::string_view text = {}) noexcept;
 
-// Throws idem::Error of kindOf(s) naming `what`, the status and the JetStream error code, unless
-// s is NATS_OK.
+// Throws idem::Error of kindOf(s, jsError) naming `what`, the status and the JetStream error
+// code, unless s is NATS_OK.
 void check(natsStatus s, std::string_view what, jsErrCode jsError = static_cast<jsErrCode>(0));
 
 // Connects as `options` says, with reconnects that never give up. Throws idem::Error: kTransient

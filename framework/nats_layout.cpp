@@ -72,6 +72,17 @@ bool parseSubscriptionKey(std::string_view key, std::uint64_t& messageType, std:
   return true;
 }
 
+std::size_t inputHeaderBytes(std::int64_t deliverAtNs) {
+  constexpr std::size_t kStatusLine = sizeof "NATS/1.0\r\n" - 1;
+  constexpr std::size_t kCrlf = 2;
+  auto field = [](std::string_view name, std::size_t valueLength) {
+    return name.size() + 2 + valueLength + kCrlf;  // "Name: value\r\n"
+  };
+  std::size_t n = kStatusLine + field(kMsgIdHeader, 32) + field(kTypeHeader, 16);
+  if (deliverAtNs > 0) n += field(kDeliverAtHeader, std::to_string(deliverAtNs).size());
+  return n + kCrlf;
+}
+
 std::string escapeHeader(std::string_view text) {
   std::string out;
   out.reserve(text.size());

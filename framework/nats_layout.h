@@ -28,6 +28,7 @@
 //   Reason and Detail are percent-escaped for '%', CR and LF.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -62,6 +63,10 @@ std::string subscriptionKey(std::uint64_t messageType, std::string_view endpoint
 bool parseSubscriptionKey(std::string_view key, std::uint64_t& messageType, std::string& endpoint);
 
 std::string typeHex(std::uint64_t messageType);
+// The bytes an input message's headers take on the wire (nats.c encodes them as
+// "NATS/1.0\r\n", then "Name: value\r\n" each, then "\r\n"): Nats-Msg-Id, Idem-Type, and
+// Idem-Deliver-At when `deliverAtNs` > 0. The server's max_payload bounds headers + body.
+std::size_t inputHeaderBytes(std::int64_t deliverAtNs);
 // Percent-escapes '%', CR and LF, so that any text fits in one header value.
 std::string escapeHeader(std::string_view text);
 std::string unescapeHeader(std::string_view text);

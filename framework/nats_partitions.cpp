@@ -77,4 +77,10 @@ std::uint32_t PartitionTable::countOf(std::string_view endpoint) {
   return count;
 }
 
+std::optional<std::uint32_t> PartitionTable::knownCount(std::string_view endpoint) const {
+  std::lock_guard guard(lock_);
+  if (auto it = counts_.find(endpoint); it != counts_.end()) return it->second;
+  return std::nullopt;
+}
+
 }  // namespace idem::detail::nats

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,13 +28,16 @@ class PartitionTable {
   // The recorded count of `endpoint`; records 1 when none is (first use fixes it). Cached: a
   // count never changes. Throws idem::Error (transient when NATS does not answer). Thread-safe.
   std::uint32_t countOf(std::string_view endpoint);
+  // The count of `endpoint` when this process already knows it (declared, or read before);
+  // nullopt otherwise. No I/O. Thread-safe.
+  std::optional<std::uint32_t> knownCount(std::string_view endpoint) const;
 
  private:
   // Creates the key with `count` unless present; returns the recorded count.
   std::uint32_t recordOrRead(std::string_view endpoint, std::uint32_t count);
 
   KvStorePtr kv_;
-  std::mutex lock_;
+  mutable std::mutex lock_;
   std::map<std::string, std::uint32_t, std::less<>> counts_;
 };
 

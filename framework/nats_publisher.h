@@ -21,9 +21,12 @@ class Publisher {
   Publisher& operator=(const Publisher&) = delete;
 
   // Publishes every message (taking them) and returns once the server acknowledged each (a
-  // duplicate dropped by Nats-Msg-Id counts as acknowledged). Throws idem::Error kTransient,
-  // naming the first failure, when one is refused or not acknowledged within the timeout;
-  // any subset may have been stored then. Thread-safe.
+  // duplicate dropped by Nats-Msg-Id counts as acknowledged). Throws idem::Error when one is
+  // refused or not acknowledged within the timeout; any subset may have been stored then. The
+  // kind: kPermanent, naming the first such message, when one can never be accepted (refused
+  // before sending, e.g. over the server's max_payload, or a PubAck error kindOf() calls
+  // permanent), even if others timed out; else kTransient on a timeout; else kOverloaded when a
+  // refusal says storage is full; else kTransient. Thread-safe.
   void publishAll(std::vector<MsgPtr> messages);
 
   struct Slot;  // one JetStream context and its counters (nats_publisher.cpp)

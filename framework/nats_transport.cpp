@@ -39,6 +39,11 @@ std::int64_t toNs(std::chrono::milliseconds d) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
 }
 
+std::int64_t deliverAtNs(const Outbound& m) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(m.deliverAt.time_since_epoch())
+      .count();
+}
+
 // The routing facts of an envelope: its message type, payload and entityKey hint. Throws
 // idem::Error kPermanent when `bytes` are not an envelope.
 struct Routing {
@@ -124,7 +129,11 @@ struct NatsTransport::Impl {
   void addStream(const std::string& name, const std::string& subject, jsRetentionPolicy retention);
   void ensureStreams(std::string_view endpoint);
   Consumer& consumer(std::string_view endpoint, std::uint32_t partition);
+  std::vector<std::string> targetsOf(const Outbound& m) const;
   std::uint32_t partitionFor(const std::string& target, const Outbound& m);
+  std::uint32_t partitionIn(const std::string& target, const Outbound& m,
+                            std::uint32_t count) const;
+  void forgetStreams();
   std::optional<std::uint32_t> misrouted(std::string_view endpoint, std::uint32_t partition,
                                          std::uint32_t count, natsMsg* msg);
   void forward(std::string_view endpoint, std::uint32_t partition, natsMsg* msg);
@@ -238,8 +247,21 @@ NatsTransport::Impl::Consumer& NatsTransport::Impl::consumer(std::string_view en
   return *it->second;
 }
 
+// Where `m` goes: its destination, or every endpoint subscribed to its type (none: dropped, as
+// on the bus), as this process last saw the subscription bucket. No I/O.
+std::vector<std::string> NatsTransport::Impl::targetsOf(const Outbound& m) const {
+  if (!m.destination.empty()) return {m.destination};
+  return subscriptions.subscribers(m.messageType);
+}
+
 std::uint32_t NatsTransport::Impl::partitionFor(const std::string& target, const Outbound& m) {
-  const std::uint32_t count = partitions.countOf(target);
+  return partitionIn(target, m, partitions.countOf(target));
+}
+
+// The partition of `m` among the `count` of `target`; no I/O. Throws idem::Error kPermanent when
+// neither keyResolver nor the entityKey hint gives its key.
+std::uint32_t NatsTransport::Impl::partitionIn(const std::string& target, const Outbound& m,
+                                               std::uint32_t count) const {
   if (count == 1) return 0;  // nothing to decode: the unpartitioned path stays as cheap as before
   const Routing routing = routingOf(m.envelope);
   std::optional<std::string> key;
@@ -330,6 +352,13 @@ void NatsTransport::Impl::dropStale() {
       ++it;
     }
   }
+}
+
+// After a failed publish: a stream may have been deleted (no responders), so the next publish
+// looks each target's streams up again and re-creates those missing.
+void NatsTransport::Impl::forgetStreams() {
+  std::lock_guard guard(streamsLock);
+  streams.clear();
 }
 
 void NatsTransport::Impl::flush() {
@@ -446,25 +475,38 @@ std::vector<Delivery> NatsTransport::receivePartition(std::string_view endpoint,
   return out;
 }
 
+// Everything publish() would refuse permanently that is known here without I/O. Not checked:
+// a stream's own MaxMsgSize (set by an operator; idem sets none) and the partition key for a
+// destination whose partition count this process has not seen yet (publish() reads it; those
+// surface as a permanent publish error).
 void NatsTransport::checkOutbound(const Outbound& message) const {
   if (!message.destination.empty()) requireEndpointName(message.destination);
+  // The server refuses headers + body over its max_payload (1 MiB unless configured), on
+  // every try; nats.c refuses it before sending.
+  const std::int64_t maxPayload = natsConnection_GetMaxPayload(impl_->connection.get());
+  const std::size_t size = message.envelope.size() + inputHeaderBytes(deliverAtNs(message));
+  if (maxPayload > 0 && size > static_cast<std::uint64_t>(maxPayload)) {
+    fail(ErrorKind::kPermanent,
+         "message " + message.id.toHex() + " of type " + typeHex(message.messageType) + " takes " +
+             std::to_string(size) + " bytes on NATS (envelope " +
+             std::to_string(message.envelope.size()) + " + headers), over the server's " +
+             "max_payload of " + std::to_string(maxPayload) + " bytes");
+  }
+  for (const std::string& target : impl_->targetsOf(message)) {
+    requireEndpointName(target);
+    if (auto count = impl_->partitions.knownCount(target)) {
+      impl_->partitionIn(target, message, *count);
+    }
+  }
 }
 
 void NatsTransport::publish(std::span<const Outbound> messages) {
   std::vector<MsgPtr> copies;
   for (const Outbound& m : messages) {
-    std::vector<std::string> targets;
-    if (!m.destination.empty()) {
-      targets.push_back(m.destination);
-    } else {
-      targets = impl_->subscriptions.subscribers(m.messageType);  // none: dropped, as on the bus
-    }
     const std::string id = m.id.toHex();
     const std::string type = typeHex(m.messageType);
-    const std::int64_t deliverAt =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(m.deliverAt.time_since_epoch())
-            .count();
-    for (const std::string& target : targets) {
+    const std::int64_t deliverAt = deliverAtNs(m);
+    for (const std::string& target : impl_->targetsOf(m)) {
       impl_->ensureStreams(target);
       const std::string subject = inputSubject(target, impl_->partitionFor(target, m));
       natsMsg* raw = nullptr;
@@ -482,7 +524,12 @@ void NatsTransport::publish(std::span<const Outbound> messages) {
       copies.push_back(std::move(msg));
     }
   }
-  impl_->publisher.publishAll(std::move(copies));
+  try {
+    impl_->publisher.publishAll(std::move(copies));
+  } catch (const Error&) {
+    impl_->forgetStreams();
+    throw;
+  }
 }
 
 void NatsTransport::ack(std::string_view, std::span<const std::uint64_t> tags) {

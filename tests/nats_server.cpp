@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -73,11 +74,15 @@ bool accepts(std::uint16_t port) {
 
 }  // namespace
 
-NatsServer::NatsServer()
+NatsServer::NatsServer(NatsServerOptions options)
     : dir_("idem-nats"),
       store_(dir_ / "jetstream"),
       binary_(findBinary()),
       supervisor_(dir_ / "logs") {
+  if (options.maxPayload > 0) {
+    config_ = dir_ / "server.conf";
+    std::ofstream(config_) << "max_payload: " << options.maxPayload << "\n";
+  }
   for (int attempt = 0;; ++attempt) {
     port_ = freePort();
     try {
@@ -93,8 +98,14 @@ NatsServer::NatsServer()
 NatsServer::~NatsServer() = default;  // the supervisor kills and reaps it
 
 void NatsServer::start() {
-  supervisor_.start(kName, {binary_.string(), "-js", "-sd", store_.string(), "-a", "127.0.0.1",
-                            "-p", std::to_string(port_)});
+  std::vector<std::string> argv{
+      binary_.string(),     "-js", "-sd", store_.string(), "-a", "127.0.0.1", "-p",
+      std::to_string(port_)};
+  if (!config_.empty()) {
+    argv.push_back("-c");
+    argv.push_back(config_.string());
+  }
+  supervisor_.start(kName, std::move(argv));
   waitUntilAccepting();
 }
 

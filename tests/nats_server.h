@@ -11,12 +11,18 @@
 
 namespace idem::test {
 
+struct NatsServerOptions {
+  // The server's max_payload (headers + body of one message), written to a configuration
+  // file, since nats-server 2.9 has no flag for it; 0: the server's default (1 MiB).
+  std::int64_t maxPayload = 0;
+};
+
 class NatsServer {
  public:
   // Starts the server and waits until it accepts connections. Throws std::runtime_error when
   // nats-server is not installed (`make setup` installs it: the NATS tests fail, never skip) or
   // does not start within 10 s.
-  NatsServer();
+  explicit NatsServer(NatsServerOptions options = {});
   ~NatsServer();
   NatsServer(const NatsServer&) = delete;
   NatsServer& operator=(const NatsServer&) = delete;
@@ -39,6 +45,7 @@ class NatsServer {
   TempDir dir_;
   std::filesystem::path store_;
   std::filesystem::path binary_;
+  std::filesystem::path config_;  // empty: none
   tools::Supervisor supervisor_;
   std::uint16_t port_ = 0;
 };

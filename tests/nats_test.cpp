@@ -5,9 +5,11 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
+#include "framework/nats_layout.h"
 #include "idem/edge.h"
 #include "idem/endpoint.h"
 #include "idem/error.h"
+#include "idem/nats_admin.h"
 #include "idem/nats_transport.h"
 #include "tests/nats_server.h"
 #include "tests/temp_dir.h"
@@ -44,6 +46,18 @@ NatsTransportOptions optionsFor(const NatsServer& server) {
 }
 
 void publishOne(NatsTransport& nats, Outbound m) { nats.publish(std::span(&m, 1)); }
+
+// Calls `f`, which must throw idem::Error; returns it.
+template <typename F>
+Error errorOf(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e;
+  }
+  FAIL("no idem::Error was thrown");
+  throw std::logic_error("unreachable");
+}
 
 // Receives from `endpoint` until something arrives or `limit` passes (the server waits inside).
 std::vector<Delivery> receiveWithin(NatsTransport& nats, std::string_view endpoint,
@@ -304,6 +318,91 @@ TEST_CASE("nats: an endpoint dead-letters bytes that are not an idem envelope an
   REQUIRE(textOf(errors[0].envelope) == "definitely not capnp");
   REQUIRE(!errors[0].report.reason.empty());
   REQUIRE(nats.pending("counters") == 0);
+}
+
+// Issue 12, defect 3: an output the server can never take was retried as transient until its
+// input was dead-lettered for too many deliveries, with the outputs of its committed version
+// never published. These pin what checkOutbound() refuses before commit and what publish()
+// calls permanent, overloaded or transient.
+
+TEST_CASE(
+    "nats: an output over the server's max_payload is refused by checkOutbound before its "
+    "version commits, and one exactly at the limit is published",
+    "[nats]") {
+  NatsServer server({.maxPayload = 4096});
+  NatsTransport nats(optionsFor(server));
+  const std::size_t room = 4096 - detail::nats::inputHeaderBytes(0);
+  Outbound fits = message("a", std::string(room, 'x'), 1);
+  fits.committed = true;
+  nats.checkOutbound(fits);
+  publishOne(nats, fits);  // the server agrees with the header count: not one byte too many
+  REQUIRE(nats.pending("a") == 1);
+
+  Outbound over = message("a", std::string(room + 1, 'x'), 2);
+  const Error e = errorOf([&] { nats.checkOutbound(over); });
+  REQUIRE(e.kind() == ErrorKind::kPermanent);
+  REQUIRE_THAT(e.what(),
+               Catch::Contains("max_payload of 4096") && Catch::Contains(over.id.toHex()));
+
+  Outbound later = fits;  // its Idem-Deliver-At header counts too
+  later.id.bytes[0] = 3;
+  later.deliverAt = std::chrono::system_clock::now() + 1h;
+  REQUIRE(errorOf([&] { nats.checkOutbound(later); }).kind() == ErrorKind::kPermanent);
+
+  Outbound badName = message("no.dots", "x", 4);
+  REQUIRE(errorOf([&] { nats.checkOutbound(badName); }).kind() == ErrorKind::kPermanent);
+}
+
+TEST_CASE(
+    "nats: a committed output the server refuses for good is reported as permanent at once, "
+    "not as transient after the publish timeout, and the rest of its batch is published",
+    "[nats]") {
+  NatsServer server({.maxPayload = 4096});
+  NatsTransportOptions o = optionsFor(server);
+  o.publishTimeout = 3000ms;
+  NatsTransport nats(o);
+  std::vector<Outbound> batch{message("a", "small", 1), message("a", std::string(5000, 'x'), 2),
+                              message("a", "also small", 3)};
+  for (Outbound& m : batch) m.committed = true;
+  const auto started = std::chrono::steady_clock::now();
+  const Error e = errorOf([&] { nats.publish(batch); });
+  REQUIRE(e.kind() == ErrorKind::kPermanent);
+  REQUIRE_THAT(e.what(), Catch::Contains(batch[1].id.toHex()));
+  REQUIRE(std::chrono::steady_clock::now() - started < 1000ms);
+  REQUIRE(nats.pending("a") == 2);
+}
+
+TEST_CASE(
+    "nats: a publish to an endpoint whose stream was deleted is transient, and the retry "
+    "re-creates the stream and delivers",
+    "[nats]") {
+  NatsServer server;
+  NatsTransportOptions o = optionsFor(server);
+  o.publishTimeout = 1000ms;
+  NatsTransport nats(o);
+  publishOne(nats, message("a", "before", 1));
+  NatsAdmin(o).deleteStreams("a");  // by an operator: no stream takes idem.in.a.> now
+  const Error e = errorOf([&] { publishOne(nats, message("a", "after", 2)); });
+  REQUIRE(e.kind() == ErrorKind::kTransient);  // no responders: idem creates its streams itself
+  publishOne(nats, message("a", "after", 2));  // the pipeline's retry
+  auto got = receiveWithin(nats, "a");
+  REQUIRE(got.size() == 1);
+  REQUIRE(textOf(got[0].envelope) == "after");
+  nats.ack("a", tagsOf(got));
+}
+
+TEST_CASE("nats: a publish no server acknowledges (server killed) stays transient", "[nats]") {
+  NatsServer server;
+  NatsTransportOptions o = optionsFor(server);
+  o.publishTimeout = 500ms;
+  NatsTransport nats(o);
+  publishOne(nats, message("a", "before", 1));
+  server.kill();
+  Outbound m = message("a", "during", 2);
+  m.committed = true;
+  nats.checkOutbound(m);  // no I/O: still answers with the server gone
+  const Error e = errorOf([&] { publishOne(nats, m); });
+  REQUIRE(e.kind() == ErrorKind::kTransient);
 }
 
 }  // namespace idem::test

@@ -160,6 +160,14 @@ TEST_CASE("nats: without the receiver's key function the entityKey hint routes; 
   }
 
   Outbound unroutable = increment("counters", "c99");
+  for (const Outbound& m : hinted) nats.checkOutbound(m);
+  try {  // known before commit (issue 12): the count was declared, so no I/O is needed
+    nats.checkOutbound(unroutable);
+    FAIL("checkOutbound accepted a message for a partitioned endpoint without any key");
+  } catch (const Error& e) {
+    REQUIRE(e.kind() == ErrorKind::kPermanent);
+    REQUIRE_THAT(e.what(), Catch::Contains("counters, which has 4 partitions"));
+  }
   try {
     nats.publish(std::span(&unroutable, 1));
     FAIL("a message for a partitioned endpoint without any key was published");

@@ -1,19 +1,23 @@
 // ChainRun: the test chain a -> b -> c (tests/process/test_endpoint_main.cpp) as real endpoint
 // processes over one transport (the embedded bus, or NATS JetStream with a nats-server started
 // for the run), with a recorder in this process that keeps every copy published, process
-// crashes and restarts, and the oracles once everything drained.
+// crashes and restarts, and the oracles once everything drained. Over NATS the recorder also
+// taps its subjects on core NATS, so that re-emitted copies, which the recorder's stream drops
+// inside its duplicate window, are compared byte for byte too.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "idem/embedded_transport.h"
 #include "idem/nats_transport.h"
 #include "tests/nats_server.h"
+#include "tests/nats_tap.h"
 #include "tests/oracles.h"
 #include "tests/temp_dir.h"
 #include "tools/supervisor.h"
@@ -63,6 +67,9 @@ class ChainRun {
   unsigned crashes() const { return crashes_; }
   unsigned kills() const { return kills_; }
   std::size_t copiesRecorded() const { return copies_.size(); }
+  // Publishes seen of a message id seen published before: the re-emitted copies the oracles
+  // compare with the first (over NATS counted on the tap, which sees each publish once).
+  std::size_t reEmissionsSeen() const;
 
   // The store directories of `endpoint`, one per partition, indexed by partition.
   std::vector<std::filesystem::path> storesOf(const std::string& endpoint) const;
@@ -89,12 +96,15 @@ class ChainRun {
   std::filesystem::path workspace_;
   tools::Supervisor supervisor_;
   std::unique_ptr<NatsServer> natsServer_;  // with Bus::kNats
+  std::unique_ptr<NatsTap> tap_;            // with Bus::kNats: every publish to the recorder
   std::unique_ptr<Transport> bus_;
   EmbeddedTransport* embedded_ = nullptr;  // bus_, when it is the embedded one
   NatsTransport* nats_ = nullptr;          // bus_, when it is NATS
   std::map<std::string, Process> processes_;
   std::map<int, Bytes> sent_;
   std::vector<Outbound> copies_;
+  std::set<MessageId> tapped_;  // ids the tap saw
+  std::size_t tappedAgain_ = 0;
   unsigned crashes_ = 0;
   unsigned kills_ = 0;
 };
