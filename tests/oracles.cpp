@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <set>
 
 #include "framework/history_fold.h"
@@ -36,7 +37,17 @@ OracleReport checkOracles(SimWorld& world, const std::vector<std::string>& endpo
   world.closeAll();
   std::vector<StoreUnderTest> stores;
   for (const std::string& name : endpoints) {
-    stores.push_back({name, world.storeOf(name), world.factory(name)});
+    StoreUnderTest under{name, world.storeOf(name), world.factory(name)};
+    // Every prune ran at a virtual time no later than now, so with a cutoff no later than now
+    // minus the applied horizon.
+    const RetentionPolicy& retention = world.options(name).retention;
+    if (retention.enabled) {
+      under.forgetsInputsBeforeNs =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(
+              (world.transport.now() - retention.appliedHorizon).time_since_epoch())
+              .count();
+    }
+    stores.push_back(std::move(under));
   }
   return checkOracles(stores, world.transport.published(), world.transport.acked());
 }
@@ -49,12 +60,15 @@ OracleReport checkOracles(const std::vector<StoreUnderTest>& stores,
   std::vector<std::string> endpoints;
   for (const StoreUnderTest& s : stores) endpoints.push_back(s.endpoint);
 
+  // Open for the whole check: pruned and forgotten inputs are looked up after the fold.
+  std::vector<std::unique_ptr<store::VersionStore>> open;
   std::map<MessageId, Bytes> derived;  // output id -> bytes, over all endpoints
   std::map<std::string, std::set<MessageId>> appliedBy;
   for (const StoreUnderTest& under : stores) {
     const std::string& name = under.endpoint;
     Handlers handlers = under.handlers();
-    store::VersionStore store(under.directory, name);
+    open.push_back(std::make_unique<store::VersionStore>(under.directory, name));
+    store::VersionStore& store = *open.back();
     detail::StateLoader loader(store, handlers);
     std::set<MessageId>& applied = appliedBy[name];
     store.read([&](store::Txn& txn) {
@@ -93,6 +107,31 @@ OracleReport checkOracles(const std::vector<StoreUnderTest>& stores,
     });
   }
 
+  // What the stores of `endpoint` still know of `input`, which has no retained history entry.
+  enum class Known { kNot, kPruned, kApplied };
+  auto known = [&](const std::string& endpoint, const MessageId& input) {
+    Known result = Known::kNot;
+    for (std::size_t i = 0; i < stores.size(); ++i) {
+      if (stores[i].endpoint != endpoint) continue;
+      open[i]->read([&](store::Txn& txn) {
+        auto where = open[i]->findApplied(txn, input);
+        if (!where) return;
+        result = where->version < open[i]->firstRetainedVersion(txn, where->entity)
+                     ? Known::kPruned
+                     : Known::kApplied;
+      });
+      if (result != Known::kNot) break;
+    }
+    return result;
+  };
+  auto forgetsBefore = [&](const std::string& endpoint) {
+    std::int64_t cutoff = INT64_MIN;
+    for (const StoreUnderTest& s : stores) {
+      if (s.endpoint == endpoint) cutoff = std::max(cutoff, s.forgetsInputsBeforeNs);
+    }
+    return cutoff;
+  };
+
   std::set<MessageId> publishedIds;
   for (const Outbound& copy : copies) {
     ++report.copiesCompared;
@@ -100,12 +139,24 @@ OracleReport checkOracles(const std::vector<StoreUnderTest>& stores,
     auto it = derived.find(copy.id);
     if (it == derived.end()) {
       CanonicalReader reader(copy.envelope, "published envelope");
-      std::string source = reader.root<wire::Envelope>().getSource();
-      if (std::find(endpoints.begin(), endpoints.end(), source) != endpoints.end()) {
+      auto envelope = reader.root<wire::Envelope>();
+      std::string source = envelope.getSource();
+      if (std::find(endpoints.begin(), endpoints.end(), source) == endpoints.end()) {
+        continue;  // edge messages and endpoints not checked here
+      }
+      const MessageId cause = MessageId::fromBytes({envelope.getCausationId().begin(),
+                                                    envelope.getCausationId().size()})
+                                  .value_or(MessageId{});
+      const Known k = known(source, cause);
+      if (k == Known::kPruned) {
+        ++report.copiesOfPrunedVersions;
+      } else if (k == Known::kNot && envelope.getRecordedAt() < forgetsBefore(source)) {
+        ++report.forgottenInputs;
+      } else {
         violation("O4: ghost: " + source + " published " + copy.id.toHex() +
                   ", which no committed history entry produces");
       }
-      continue;  // edge messages and endpoints not checked here
+      continue;
     }
     if (it->second != copy.envelope) {
       violation("O2/O4: a published copy of " + copy.id.toHex() +
@@ -119,9 +170,17 @@ OracleReport checkOracles(const std::vector<StoreUnderTest>& stores,
     auto it = appliedBy.find(endpoint);
     if (it == appliedBy.end()) continue;
     const MessageId input = idOfEnvelope(envelope);
-    if (it->second.count(input) == 0) {
-      violation("O6: " + endpoint + " acked input " + input.toHex() + " without a history entry");
+    if (it->second.count(input) != 0) continue;
+    const Known k = known(endpoint, input);
+    if (k == Known::kPruned) continue;
+    if (k == Known::kNot) {
+      CanonicalReader reader(envelope, "acked envelope");
+      if (reader.root<wire::Envelope>().getRecordedAt() < forgetsBefore(endpoint)) {
+        ++report.forgottenInputs;
+        continue;
+      }
     }
+    violation("O6: " + endpoint + " acked input " + input.toHex() + " without a history entry");
   }
   return report;
 }

@@ -11,6 +11,7 @@
 #include "idem/envelope.capnp.h"
 #include "idem/error.h"
 #include "store/version_store.h"
+#include "tests/oracles.h"
 #include "tests/sim_world.h"
 #include "tests/test_endpoints.h"
 #include "tools/apps.h"
@@ -123,6 +124,15 @@ tools::App counterApp() {
                     nullptr};
 }
 
+// DESIGN.md §4's oracles over the pruned store (tests/oracles.h: copies and acked inputs of
+// pruned versions are counted, not re-derived). Closes the world's endpoints.
+OracleReport requireOracles(SimWorld& world, const std::string& endpoint = "counters") {
+  OracleReport report = checkOracles(world, {endpoint});
+  for (const std::string& v : report.violations) UNSCOPED_INFO(v);
+  REQUIRE(report.violations.empty());
+  return report;
+}
+
 }  // namespace
 
 TEST_CASE("retention prunes old published versions and the state stays loadable and correct",
@@ -145,6 +155,10 @@ TEST_CASE("retention prunes old published versions and the state stays loadable 
   world.sendRaw("counters", increment(world, "inc-7", "c1", 10));
   world.runUntilQuiet();
   CHECK(factsOf(world, "c1").value == 16);
+  const OracleReport report = requireOracles(world);
+  CHECK(report.historyEntries == 2);
+  CHECK(report.copiesOfPrunedVersions == 5);  // the Counted of versions 1..5
+  CHECK(report.outputsDerived == 2);
 }
 
 TEST_CASE("retention keeps versions within the horizon", "[retention]") {
@@ -157,6 +171,9 @@ TEST_CASE("retention keeps versions within the horizon", "[retention]") {
   CHECK(facts.firstRetained == 1);
   CHECK(facts.history == range(1, 6));
   CHECK(facts.value == 6);
+  const OracleReport report = requireOracles(world);
+  CHECK(report.copiesOfPrunedVersions == 0);
+  CHECK(report.outputsDerived == 6);
 }
 
 TEST_CASE(
@@ -204,6 +221,7 @@ TEST_CASE(
   CHECK(facts.history == range(3, 7));
   CHECK(facts.snapshots.count(2) == 1);
   CHECK(facts.value == 7);
+  CHECK(requireOracles(world).copiesOfPrunedVersions == 2);
 }
 
 TEST_CASE("an unchanged version at the prune boundary gets the snapshot of the state it kept",
@@ -225,6 +243,7 @@ TEST_CASE("an unchanged version at the prune boundary gets the snapshot of the s
   CHECK(facts.history == std::set<std::uint64_t>{4});
   CHECK(facts.snapshots == std::set<std::uint64_t>{3});  // v1's state, copied to v3
   CHECK(facts.value == 7);
+  CHECK(requireOracles(world).copiesOfPrunedVersions == 1);  // v1's Counted; pings emit none
 }
 
 TEST_CASE("with a snapshot every K versions the prune boundary moves to snapshot versions",
@@ -246,6 +265,9 @@ TEST_CASE("with a snapshot every K versions the prune boundary moves to snapshot
   CHECK(facts.history == range(5, 7));
   CHECK(facts.snapshots == std::set<std::uint64_t>{4, 7});  // 4 (policy), 7 (the head's state)
   CHECK(facts.value == 7);
+  const OracleReport report = requireOracles(world);
+  CHECK(report.copiesOfPrunedVersions == 4);
+  CHECK(report.historyEntries == 3);
 }
 
 TEST_CASE(
@@ -282,6 +304,8 @@ TEST_CASE(
   const EntityFacts facts = factsOf(world, "c1");
   CHECK(facts.head == 3);
   CHECK(facts.value == 3);
+  // O6 for the late duplicate: acked, its version pruned (the applied index still says which).
+  CHECK(requireOracles(world).copiesOfPrunedVersions == 2);
 }
 
 TEST_CASE(
@@ -312,6 +336,14 @@ TEST_CASE(
   const EntityFacts facts = factsOf(world, "c1");
   CHECK(facts.head == 4);
   CHECK(facts.value == 4);
+  // The oracles see the documented second effect, and nothing else: inc-1's first Counted
+  // (version 1, pruned) is now attributed to inc-1's version 4, which emits other bytes.
+  const OracleReport report = checkOracles(world, {"counters"});
+  for (const std::string& v : report.violations) UNSCOPED_INFO(v);
+  REQUIRE(report.violations.size() == 1);
+  CHECK((report.violations[0].rfind("O2/O4:", 0) == 0 ||
+         report.violations[0].rfind("O4: ghost", 0) == 0));
+  CHECK(report.copiesOfPrunedVersions == 1);  // version 2's Counted
 }
 
 TEST_CASE("the store stays flat when ten times more messages flow through it", "[retention]") {
@@ -360,6 +392,9 @@ TEST_CASE("the store stays flat when ten times more messages flow through it", "
   CHECK(large.snapshots <= 4 * kTargets);
   CHECK(large.applied <= 2 * large.historyEntries + 2 * 32 * 16);
   CHECK(large.usedBytes <= 2 * small.usedBytes);
+  const OracleReport report = requireOracles(world, "gallery");
+  CHECK(report.copiesCompared == 10000);
+  CHECK(report.forgottenInputs > 0);  // horizons of zero: most inputs are forgotten entirely
 }
 
 TEST_CASE("inspect, audit and what-if read a pruned entity from its kept base",
@@ -397,6 +432,7 @@ TEST_CASE("inspect, audit and what-if read a pruned entity from its kept base",
   const tools::WhatIfReport whatIf = tools::replayWhatIf(view, view.handlers(), &view.handlers());
   CHECK(whatIf.unchanged());
   CHECK(whatIf.versions == 2);
+  CHECK(requireOracles(world).copiesOfPrunedVersions == 5);
 }
 
 }  // namespace idem::test

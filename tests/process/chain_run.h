@@ -89,6 +89,7 @@ class ChainRun {
   };
   void record();
   bool drained();
+  std::vector<std::pair<std::string, Bytes>> ackedInputs();
   std::vector<std::string> argvFor(const Process& process) const;
 
   Options options_;
@@ -102,6 +103,7 @@ class ChainRun {
   NatsTransport* nats_ = nullptr;          // bus_, when it is NATS
   std::map<std::string, Process> processes_;
   std::map<int, Bytes> sent_;
+  std::vector<Bytes> flakySent_;  // the Flaky edge messages sent to a
   std::vector<Outbound> copies_;
   std::set<MessageId> tapped_;  // ids the tap saw
   std::size_t tappedAgain_ = 0;
