@@ -35,6 +35,29 @@
 #define MAXEXPIRE 1
 #endif
 
+/* Witnesses (vacuity checks): compiled with -DWITNESS_x, the model asserts that scenario x
+ * never happens, so the check must FAIL: proof that the correct model does reach it. */
+#ifdef WITNESS_REPLAY_AFTER_MOVE
+#define W_REPLAY_AFTER_MOVE(x) assert(!(x) && WITNESS_reached)
+#else
+#define W_REPLAY_AFTER_MOVE(x) skip
+#endif
+#ifdef WITNESS_ALREADY_PUBLISHED
+#define W_ALREADY_PUBLISHED(x) assert(!(x) && WITNESS_reached)
+#else
+#define W_ALREADY_PUBLISHED(x) skip
+#endif
+#ifdef WITNESS_SAME_BATCH_DUP
+#define W_SAME_BATCH_DUP(x) assert(!(x) && WITNESS_reached)
+#else
+#define W_SAME_BATCH_DUP(x) skip
+#endif
+#ifdef WITNESS_STALE_ACK
+#define W_STALE_ACK(x) assert(!(x) && WITNESS_reached)
+#else
+#define W_STALE_ACK(x) skip
+#endif
+
 #define NC     2            /* consumers */
 #define NM     3            /* logical inputs m0, m1, m2 */
 #define NE     2            /* entities */
@@ -87,7 +110,7 @@ bit  finished;              /* the final checks ran */
 /* Names of the oracles, so that a failed assertion names the one it checks (always 1). */
 hidden byte O1_one_entry_per_input = 1, O2_copies_identical = 1, O3_output_of_committed_state = 1,
            O4_no_ghost = 1, O5_no_loss = 1, O6_acked_has_entry = 1, O7_serial_fold = 1,
-           O8_drained = 1, NONDETERMINISM_digest_mismatch = 1;
+           O8_drained = 1, NONDETERMINISM_digest_mismatch = 1, WITNESS_reached = 1;
 
 /* scratch for d_steps only (deterministic and indivisible, so shared and not in the state) */
 hidden byte ti, tk, tm, te, tv, ts;
@@ -170,7 +193,7 @@ proctype Consumer(byte c) {
      :: held[c * NM + tm] > 0 -> \
         assert(applied[tm] != 0 && O6_acked_has_entry);   /* O6 */ \
         held[c * NM + tm]--; acked[tm]++ \
-     :: else -> skip \
+     :: else -> W_STALE_ACK(true) \
      fi; \
      ti++ \
   :: else -> break \
@@ -267,6 +290,7 @@ top:
              if
 #ifndef BUG_NO_DEDUP
              :: applied[tm] != 0 && !unpub[tm] ->
+                W_ALREADY_PUBLISHED(NOUT(tm) > 0);
                 out[ti] = ALREADY              /* outputs already with the transport: ack */
              :: applied[tm] != 0 && unpub[tm] ->
                 tv = applied[tm];
@@ -280,6 +304,9 @@ top:
                  * non-determinism error; this handler is deterministic: never) */
                 assert(DIGEST(ts, tm) == hdig[IDX(te, tv)] && NONDETERMINISM_digest_mismatch);
 #endif
+                W_REPLAY_AFTER_MOVE(NOUT(tm) > 0 && hbefore[IDX(te, tv)] != cur[te] &&
+                                    cur[te] != STEP(hbefore[IDX(te, tv)], tm));
+                W_SAME_BATCH_DUP(ti == 1 && bm[0] == tm && out[0] == NEW);
                 bsv[ti] = ts;
                 out[ti] = DUP
 #endif
