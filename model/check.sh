@@ -25,6 +25,8 @@ done
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/idem-model.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
+cp "$model" "$work/state_based.pml" || exit 1   # one snapshot for every run
+model="$work/state_based.pml"
 failures=0
 start_all=$(date +%s)
 
@@ -90,6 +92,11 @@ refute() {
     local steps
     steps=$(grep -Eo 'at depth [0-9]+' <<<"$what")
     printf '  %-34s ok    violates %s (%s)\n' "$name" "$named" "$steps"
+    # the counterexample, as the model's own narrative (its printf lines along the trail)
+    # shellcheck disable=SC2086
+    (cd "$dir" && spin $2 -t state_based.pml 2>&1) |
+      grep -vE '^\s*$|^spin:|^#processes|^\s+[A-Za-z0-9_]+(\[[0-9]+\])? = |^[0-9]+ process|proc +[0-9]' |
+      sed 's/^ */      | /' | head -${NARRATIVE_LINES:-30}
   else
     failures=$((failures + 1))
     printf '  %-34s FAIL  expected a violation matching /%s/, got: %s\n' "$name" "$3" \

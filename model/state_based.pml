@@ -117,6 +117,9 @@ hidden byte ti, tk, tm, te, tv, ts;
 
 #define IDX(e, v) ((e) * MAXV + (v) - 1)
 
+/* where a crash falls (for the counterexample narratives) */
+mtype = { before_commit, after_commit, between_outputs, after_publish, after_ack };
+
 #define NONE    0
 #define NEW     1
 #define DUP     2
@@ -124,6 +127,7 @@ hidden byte ti, tk, tm, te, tv, ts;
 
 /* The transport accepts output k of input m with bytes val; the observer checks it at once. */
 inline publish(m, k, val) {
+  printf("publish output %d of m%d = %d\n", k, m, val);
   /* O4 no ghost: the input's version is committed before any output of it is observable */
   assert(applied[m] != 0 && O4_no_ghost);
   if
@@ -157,9 +161,11 @@ proctype Consumer(byte c) {
 #else
 #define RETURN_LEASE(m) ready[m] = ready[m] + held[c * NM + m]
 #endif
-#define CRASHNOW \
+#define CRASHNOW(where) \
   crashes < MAXCRASH -> \
   d_step { \
+    printf("c%d CRASHES %e: its leases expire, its memory (batch, confirmed_) is lost\n", \
+           c, where); \
     crashes++; \
     RETURN_LEASE(0); held[c * NM + 0] = 0; \
     RETURN_LEASE(1); held[c * NM + 1] = 0; \
@@ -172,15 +178,18 @@ proctype Consumer(byte c) {
  * consumer, alive but slow) expired and is taken over. */
 #define PICK \
   if \
-  :: ready[0] > 0 -> ready[0]--; held[c * NM + 0]++; bm[n] = 0; n++ \
-  :: ready[1] > 0 -> ready[1]--; held[c * NM + 1]++; bm[n] = 1; n++ \
-  :: ready[2] > 0 -> ready[2]--; held[c * NM + 2]++; bm[n] = 2; n++ \
+  :: ready[0] > 0 -> ready[0]--; held[c * NM + 0]++; bm[n] = 0; n++; printf("c%d receives m0\n", c) \
+  :: ready[1] > 0 -> ready[1]--; held[c * NM + 1]++; bm[n] = 1; n++; printf("c%d receives m1\n", c) \
+  :: ready[2] > 0 -> ready[2]--; held[c * NM + 2]++; bm[n] = 2; n++; printf("c%d receives m2\n", c) \
   :: expiries < MAXEXPIRE && held[OTHER * NM + 0] > 0 -> \
-     expiries++; held[OTHER * NM + 0]--; held[c * NM + 0]++; bm[n] = 0; n++ \
+     printf("c%d: lease of c%d on m0 expires (slow), taken over\n", c, OTHER); \
+     expiries++; held[OTHER * NM + 0]--; held[c * NM + 0]++; bm[n] = 0; n++; printf("c%d receives m0\n", c) \
   :: expiries < MAXEXPIRE && held[OTHER * NM + 1] > 0 -> \
-     expiries++; held[OTHER * NM + 1]--; held[c * NM + 1]++; bm[n] = 1; n++ \
+     printf("c%d: lease of c%d on m1 expires (slow), taken over\n", c, OTHER); \
+     expiries++; held[OTHER * NM + 1]--; held[c * NM + 1]++; bm[n] = 1; n++; printf("c%d receives m1\n", c) \
   :: expiries < MAXEXPIRE && held[OTHER * NM + 2] > 0 -> \
-     expiries++; held[OTHER * NM + 2]--; held[c * NM + 2]++; bm[n] = 2; n++ \
+     printf("c%d: lease of c%d on m2 expires (slow), taken over\n", c, OTHER); \
+     expiries++; held[OTHER * NM + 2]--; held[c * NM + 2]++; bm[n] = 2; n++; printf("c%d receives m2\n", c) \
   fi
 
 /* Ack the batch (5.): a delivery taken over by the other consumer is stale, its ack a no-op. */
@@ -192,8 +201,9 @@ proctype Consumer(byte c) {
      if \
      :: held[c * NM + tm] > 0 -> \
         assert(applied[tm] != 0 && O6_acked_has_entry);   /* O6 */ \
-        held[c * NM + tm]--; acked[tm]++ \
-     :: else -> W_STALE_ACK(true) \
+        held[c * NM + tm]--; acked[tm]++; printf("c%d acks m%d\n", c, tm) \
+     :: else -> printf("c%d acks m%d: stale (taken over), a no-op\n", c, tm); \
+        W_STALE_ACK(true) \
      fi; \
      ti++ \
   :: else -> break \
@@ -217,7 +227,11 @@ proctype Consumer(byte c) {
   ti = 0; \
   do \
   :: ti < NM -> \
-     if :: conf & (1 << ti) -> unpub[ti] = 0 :: else -> skip fi; \
+     if \
+     :: conf & (1 << ti) -> \
+        unpub[ti] = 0; printf("c%d: m%d leaves the publication set (confirmed)\n", c, ti) \
+     :: else -> skip \
+     fi; \
      ti++ \
   :: else -> break \
   od; \
@@ -259,7 +273,6 @@ top:
 #ifdef BUG_PUBLISH_BEFORE_COMMIT
      /* the handler runs, its outputs go out, and only then does the batch commit */
      if
-     :: CRASHNOW
      :: d_step {
           ti = 0;
           do
@@ -274,13 +287,13 @@ top:
           od;
           PUBLISH_ALL
         }
+     :: CRASHNOW(before_commit)
      fi;
 #endif
 
      /* 2.-3. the batch's write transaction, committed durably: one atomic step. A crash
       * before it (in the handler, before or during the commit) leaves no trace in the store. */
      if
-     :: CRASHNOW
      :: d_step {
           MARK_PUBLISHED;   /* the previous batches' confirmations; confirmed_.clear() */
           ti = 0;
@@ -291,7 +304,8 @@ top:
 #ifndef BUG_NO_DEDUP
              :: applied[tm] != 0 && !unpub[tm] ->
                 W_ALREADY_PUBLISHED(NOUT(tm) > 0);
-                out[ti] = ALREADY              /* outputs already with the transport: ack */
+                out[ti] = ALREADY;             /* outputs already with the transport: ack */
+                printf("c%d commit: m%d is a duplicate, nothing owed (outputs confirmed or none): ack, no re-run\n", c, tm)
              :: applied[tm] != 0 && unpub[tm] ->
                 tv = applied[tm];
 #ifdef BUG_REPLAY_ON_CURRENT_STATE
@@ -308,7 +322,9 @@ top:
                                     cur[te] != STEP(hbefore[IDX(te, tv)], tm));
                 W_SAME_BATCH_DUP(ti == 1 && bm[0] == tm && out[0] == NEW);
                 bsv[ti] = ts;
-                out[ti] = DUP
+                out[ti] = DUP;
+                printf("c%d commit: m%d is a duplicate of version %d: re-run on state %d\n",
+                       c, tm, tv, ts)
 #endif
              :: else ->                        /* new: run on the head, write version head+1 */
                 ts = cur[te];
@@ -326,12 +342,15 @@ top:
                 if :: NOUT(tm) > 0 -> unpub[tm] = 1 :: else -> skip fi;
 #endif
                 bsv[ti] = ts;
-                out[ti] = NEW
+                out[ti] = NEW;
+                printf("c%d commit: m%d new, entity %d version %d, state %d -> %d\n",
+                       c, tm, te, tv, ts, cur[te])
              fi;
              ti++
           :: else -> break
           od
         }
+     :: CRASHNOW(before_commit)
      fi;
 
      /* 4. publish; a crash here is "commit durable, before publish" */
@@ -341,22 +360,21 @@ top:
      do
      :: i < n && (out[i] == NEW || out[i] == DUP) && k < NOUT(bm[i]) ->
         if
-        :: CRASHNOW
         :: d_step { publish(bm[i], k, OUT(bsv[i], bm[i], k)); k++ }
+        :: CRASHNOW(between_outputs)
         fi
      :: i < n && !((out[i] == NEW || out[i] == DUP) && k < NOUT(bm[i])) -> i++; k = 0
      :: else -> i = 0; k = 0; break
      od;
 #else
      if
-     :: CRASHNOW
      :: d_step { PUBLISH_ALL }
+     :: CRASHNOW(after_commit)
      fi;
 #endif
 
      /* 5. ack; a crash here is "published, before ack" */
      if
-     :: CRASHNOW
      :: d_step {
           CONFIRM;
 #ifndef BUG_ACK_BEFORE_COMMIT
@@ -364,9 +382,10 @@ top:
 #endif
           RESET_BATCH
         }
+     :: CRASHNOW(after_publish)
      fi
 
-  :: conf != 0 && CRASHNOW  /* after ack, idle: only confirmed_ is lost (a re-emission) */
+  :: conf != 0 && CRASHNOW(after_ack)  /* idle: only confirmed_ is lost (a re-emission) */
 
   :: d_step {               /* flushPublished(): when receive returned nothing */
        !SOMEAVAIL && conf != 0 -> MARK_PUBLISHED
