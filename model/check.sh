@@ -70,7 +70,7 @@ verify() {
   mem=$(grep -E 'total actual memory usage' "$out" | awk '{print $1}')
   printf '  %-34s %s  states %s  transitions %s  depth %s  %.1fs  %s MB\n' "$name" \
     "$([ $ok = 1 ] && echo "ok  " || echo FAIL)" "${states:-?}" "${trans:-?}" "${depth:-?}" \
-    "$(echo "$t1 - $t0" | bc)" "${mem:-?}"
+    "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "${mem:-?}"
   printf '  %-34s (spin %s; pan %s)\n' "" "$2" "${4:-}"
   if [ $ok = 0 ]; then
     failures=$((failures + 1))
