@@ -12,6 +12,7 @@ packages=(
   libsodium-dev
   libcli11-dev nlohmann-json3-dev
   libnats-dev nats-server
+  spin
 )
 
 missing=()
