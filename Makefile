@@ -1,10 +1,17 @@
 # idem: thin wrapper over CMake. `make demo` and `make test` are the two commands in README.md.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 JOBS       ?= 2
-CMAKE_ARGS ?=
+SOAK_KILLS ?= 10000
+# ccache (installed by setup.sh) keyed on paths relative to this checkout, so another clone of
+# the repository on the same machine reuses what was compiled.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+CCACHE     := $(shell command -v ccache 2>/dev/null)
+CMAKE_ARGS ?= $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 
-.PHONY: all setup build demo test test-fast test-asan bench format format-check tidy clean
+.PHONY: all setup build demo test test-fast test-asan test-tsan bench soak format format-check tidy clean
 
 all: build
 
@@ -21,8 +28,9 @@ demo: build
 	$(BUILD)/bin/idem demo bank $(DEMO_ARGS)
 
 # The formatting check, every test, then every test again under AddressSanitizer +
-# UndefinedBehaviorSanitizer.
-test: format-check test-fast test-asan
+# UndefinedBehaviorSanitizer (but the heavy ones: the model check and the 200-kill soak, which
+# test nothing a sanitizer would see), then the tests that run threads under ThreadSanitizer.
+test: format-check test-fast test-asan test-tsan
 
 # Tests run one at a time: many of them start processes that race leases and kill -9 each other,
 # and two such suites at once on two cores make timing worse than any deployment would see.
@@ -32,7 +40,19 @@ test-fast: build
 test-asan: setup
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIDEM_SANITIZE=ON $(CMAKE_ARGS)
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
-	cd $(ASAN_BUILD) && ctest --output-on-failure
+	cd $(ASAN_BUILD) && ctest --output-on-failure -LE heavy
+
+# Host, doorbell, endpoints on threads, NATS callbacks on nats.c's threads: 0 reports, or it fails.
+test-tsan: setup
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIDEM_TSAN=ON $(CMAKE_ARGS)
+	cmake --build $(TSAN_BUILD) -j$(JOBS) --target idem_tests
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  $(TSAN_BUILD)/bin/idem_tests "[threads],[nats]~[process]"
+
+# The kill soak: the demos under a SIGKILL every 100-500 ms until SOAK_KILLS kills (hours at
+# the default 10000); report in $(BUILD)/soak/report.json.
+soak: build
+	IDEM=$(BUILD)/bin/idem SOAK_DIR=$(BUILD)/soak scripts/soak.sh $(SOAK_KILLS)
 
 bench: build
 	$(BUILD)/bin/idem-bench $(BENCH_ARGS)
@@ -44,4 +64,4 @@ format-check: setup
 	find include store framework handlers samples tools tests bench -name '*.h' -o -name '*.cpp' | xargs clang-format --dry-run --Werror
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

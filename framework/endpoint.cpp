@@ -86,7 +86,8 @@ std::size_t Endpoint::processBatch() {
     // Idle: record what was confirmed (so that the sweep sees only what nobody confirmed), then
     // re-emit what a dead process left owed.
     impl_->pipeline.flushPublished();
-    if (impl_->pipeline.reemitOwed(kOwedPerIdleStep)) impl_->pipeline.flushPublished();
+    impl_->pipeline.reemitOwed(kOwedPerIdleStep);
+    impl_->pipeline.flushPublished();  // what it re-emitted (nothing to write: no transaction)
   } else {
     impl_->pipeline.process(batch);
   }

@@ -81,7 +81,8 @@ Pipeline::Pipeline(const Handlers& handlers, Transport& transport, store::Versio
       store_(store),
       options_(options),
       stats_(stats),
-      loader_(store, handlers) {}
+      loader_(store, handlers),
+      owedSweepStartNs_(nowNs()) {}
 
 void Pipeline::fault(FaultPoint point) const {
   if (options_.faultHook) options_.faultHook(point);
@@ -149,7 +150,16 @@ void Pipeline::flushPublished() {
 }
 
 bool Pipeline::reemitOwed(std::size_t budget) {
-  if (owedSweepDone_) return false;
+  const std::int64_t after =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.reemitOwedAfter).count();
+  if (!owedSweeping_) {
+    const std::int64_t now = nowNs();
+    if (now - owedSweepStartNs_ < after) return false;
+    owedSweeping_ = true;
+    owedSweepStartNs_ = now;
+    owedCutoffNs_ = now - after;
+    owedCursor_.reset();
+  }
   const std::string& endpoint = handlers_.endpointName();
   struct Owed {
     MessageId input;
@@ -169,7 +179,8 @@ bool Pipeline::reemitOwed(std::size_t budget) {
       const auto entry =
           applied ? store_.findHistory(txn, applied->entity, applied->version) : std::nullopt;
       const auto name = applied ? store_.findEntityName(txn, applied->entity) : std::nullopt;
-      if (!entry || !name) return true;  // a stale mark: nothing is owed
+      if (!entry || !name) return true;                      // a stale mark: nothing is owed
+      if (entry->recordedAtNs > owedCutoffNs_) return true;  // young: its process is on it
       const std::string what = versionLabel(name->entityType, name->key, applied->version);
       const RegisteredHandler* handler =
           handlers_.findBySpec(entry->handlerId, entry->handlerVersion);
@@ -220,8 +231,8 @@ bool Pipeline::reemitOwed(std::size_t budget) {
     confirmed_.push_back(o.input);
   }
   owedCursor_ = cursor;
-  owedSweepDone_ = finished;
-  return !finished;
+  owedSweeping_ = !finished;
+  return owedSweeping_;
 }
 
 store::PruneCounts Pipeline::prune(store::Txn& txn) const {

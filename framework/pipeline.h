@@ -32,13 +32,14 @@ class Pipeline {
   void flushPublished();
 
   // One bounded step (at most `budget` versions) of the sweep that re-emits the outputs of
-  // versions left in the publication set when the store was opened: their confirmation was
-  // lost (a process died between publishing and recording it), and no copy of their input may
-  // ever come back to re-emit them, which would keep them owed and unprunable for ever. Each is
-  // replayed as a duplicate would be (its recorded handler on the state before it), published,
-  // and marked published by the next write. Versions that cannot be replayed or that the
-  // transport refuses are logged and left owed. Returns false once the sweep is over. Throws
-  // idem::Error (transient) when publishing failed; the step is then retried.
+  // versions owed for longer than EndpointOptions::reemitOwedAfter: their confirmation was lost
+  // (a process died between publishing and recording it), and no copy of their input may ever
+  // come back to re-emit them, which would keep them owed and unprunable for ever. A sweep
+  // starts at most once per reemitOwedAfter. Each version is replayed as a duplicate would be
+  // (its recorded handler on the state before it), published, and marked published by the next
+  // write. Versions that cannot be replayed or that the transport refuses are logged and left
+  // owed. Returns whether a sweep is under way (call again). Throws idem::Error (transient) when
+  // publishing failed; the step is then retried.
   bool reemitOwed(std::size_t budget);
 
  private:
@@ -88,9 +89,12 @@ class Pipeline {
   StateLoader loader_;
   // Inputs whose outputs the transport confirmed, not yet removed from the publication set.
   std::vector<MessageId> confirmed_;
-  // reemitOwed()'s position in the publication set, and whether its one sweep is over.
+  // reemitOwed()'s sweep: under way or not, its position in the publication set, when it
+  // started (the pipeline's creation before the first), and the newest recorded time it takes.
+  bool owedSweeping_ = false;
   std::optional<MessageId> owedCursor_;
-  bool owedSweepDone_ = false;
+  std::int64_t owedSweepStartNs_ = 0;
+  std::int64_t owedCutoffNs_ = 0;
 };
 
 }  // namespace idem::detail

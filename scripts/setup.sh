@@ -13,6 +13,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev
   libnats-dev nats-server
   spin
+  ccache jq
 )
 
 missing=()

@@ -450,7 +450,10 @@ TEST_CASE(
     "they stop blocking retention",
     "[recoverability][regression]") {
   SimWorld world;
-  world.add("counters", [] { return counterHandlers("counters"); });
+  EndpointOptions options;
+  options.reemitOwedAfter = std::chrono::milliseconds(1000);
+  world.add(
+      "counters", [] { return counterHandlers("counters"); }, options);
   world.add("sink", [] { return sinkHandlers("sink"); });
   for (int i = 0; i < 5; ++i) {
     sendIncrement(world, "i" + std::to_string(i), [](Increment::Builder m) {
@@ -471,6 +474,9 @@ TEST_CASE(
   }
   world.restart("counters");
   world.restart("sink");
+  world.runUntilQuiet();  // the sink takes the first copies; the owed versions are too young
+  CHECK(world.endpoint("counters").stats().reemittedOwed == 0);
+  world.transport.advance(std::chrono::milliseconds(1000));
   world.runUntilQuiet();
   CHECK(world.endpoint("counters").stats().reemittedOwed == 5);
   CHECK(world.transport.published().size() == 2 * firstCopies);  // each output once more

@@ -62,6 +62,12 @@ struct EndpointOptions {
   // otherwise acked at once, see docs/guarantees.md). For determinism checks; costs a replay.
   bool replayPublishedDuplicates = false;
   RetentionPolicy retention;
+  // A version whose outputs have been owed (committed, confirmation not recorded) for longer
+  // than this is re-emitted by the endpoint itself, in its idle steps: its confirmation was lost
+  // when a process died between publishing and recording it, and no copy of its input may ever
+  // come back (docs/guarantees.md). Younger ones are left to the process publishing them. A
+  // sweep over the publication set starts at most once per this interval.
+  std::chrono::milliseconds reemitOwedAfter{60'000};
   std::size_t initialMapBytes = std::size_t{64} << 20;
   bool durable = true;               // false: commits are not fsynced (benchmarks and tests only)
   std::function<TimePoint()> clock;  // default: the system clock; recorded once per input
