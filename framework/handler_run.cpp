@@ -39,6 +39,14 @@ RunResult runHandler(const RunInput& input, kj::ArrayPtr<const capnp::word> stat
   return result;
 }
 
+RecordedRun::RecordedRun(const StateLoader& loader, store::Txn& txn, const store::Applied& applied,
+                         const store::HistoryEntry& entry, const RegisteredHandler& handler,
+                         std::string_view endpoint, std::string_view entityKey)
+    : before_(loader.load(txn, applied.entity, applied.version - 1)),
+      recorded_(entry.input),
+      input_{&handler,          endpoint, entityKey, recorded_.envelope(), recorded_.payloadWords(),
+             entry.recordedAtNs} {}
+
 RunResult rerunRecorded(const Handlers& handlers, const store::HistoryEntry& entry,
                         const store::EntityName& entity, std::uint64_t version,
                         kj::ArrayPtr<const capnp::word> state) {

@@ -8,6 +8,7 @@
 #include <span>
 #include <string_view>
 
+#include "framework/state_loader.h"
 #include "handlers/invocation.h"
 #include "idem/canonical.h"
 #include "idem/envelope.capnp.h"
@@ -48,6 +49,26 @@ class RecordedInput {
 
 // Throws whatever the handler throws.
 RunResult runHandler(const RunInput& input, kj::ArrayPtr<const capnp::word> state);
+
+// A committed version set up to run again exactly as it first ran (a duplicate, a re-emission):
+// `handler` on the state before it, with the input and time it recorded. Views into `txn` and
+// `entry`, which must outlive it. Throws what StateLoader::load and RecordedInput throw.
+class RecordedRun {
+ public:
+  RecordedRun(const StateLoader& loader, store::Txn& txn, const store::Applied& applied,
+              const store::HistoryEntry& entry, const RegisteredHandler& handler,
+              std::string_view endpoint, std::string_view entityKey);
+  RecordedRun(const RecordedRun&) = delete;
+  RecordedRun& operator=(const RecordedRun&) = delete;
+
+  const RunInput& input() const { return input_; }
+  kj::ArrayPtr<const capnp::word> stateBefore() const { return before_.words(); }
+
+ private:
+  LoadedState before_;
+  RecordedInput recorded_;
+  RunInput input_;
+};
 
 // Re-runs version `version` of `entity` as recorded in `entry`: its recorded input, time and
 // handler id+version, on `state`. Throws idem::Error (permanent) naming the entity and version

@@ -190,15 +190,8 @@ bool Pipeline::reemitOwed(std::size_t budget) {
         return true;
       }
       try {
-        LoadedState before = loader_.load(txn, applied->entity, applied->version - 1);
-        RecordedInput recorded(entry->input);
-        RunInput run{handler,
-                     endpoint,
-                     name->key,
-                     recorded.envelope(),
-                     recorded.payloadWords(),
-                     entry->recordedAtNs};
-        RunResult result = runHandler(run, before.words());
+        RecordedRun rerun(loader_, txn, *applied, *entry, *handler, endpoint, name->key);
+        RunResult result = runHandler(rerun.input(), rerun.stateBefore());
         if (result.emitted.digest != entry->outputDigest) {
           spdlog::error(
               "endpoint {}: non-determinism: {} re-run by {} emits other outputs than "
@@ -249,7 +242,7 @@ store::PruneCounts Pipeline::prune(store::Txn& txn) const {
 }
 
 void Pipeline::handle(store::Txn& txn, Item& item) {
-  const std::string where = "entity key " + item.input->entityKey();
+  const auto where = [&] { return "entity key " + item.input->entityKey(); };
   try {
     handleInput(txn, item);
   } catch (const Error& e) {
@@ -257,14 +250,14 @@ void Pipeline::handle(store::Txn& txn, Item& item) {
     // gone, its key is too long, a record of it is damaged): it alone goes to the error queue.
     // Such errors are raised before the input writes anything.
     if (e.kind() != ErrorKind::kPermanent) throw;
-    deadLetter(item, e.what(), where);
+    deadLetter(item, e.what(), where());
   } catch (const kj::Exception& e) {
     // Handler code re-run while loading a state (a fold through recorded versions) threw: a
     // failed attempt of this input, like a throw from its own run. Nothing was written yet.
-    failAttempt(item, std::string("loading the state failed: ") + e.getDescription().cStr(), where,
-                false);
+    failAttempt(item, std::string("loading the state failed: ") + e.getDescription().cStr(),
+                where(), false);
   } catch (const std::exception& e) {
-    failAttempt(item, std::string("loading the state failed: ") + e.what(), where, false);
+    failAttempt(item, std::string("loading the state failed: ") + e.what(), where(), false);
   }
 }
 
@@ -424,7 +417,7 @@ void Pipeline::handleNew(store::Txn& txn, Item& item) {
   if (!result->emitted.messages.empty()) store_.markUnpublished(txn, in.id());
   item.emitted = std::move(result->emitted);
   item.outcome = Outcome::kNew;
-  item.version = versionLabel(handler.entityType, in.entityKey(), version);
+  item.version = version;
 }
 
 void Pipeline::handleDuplicate(store::Txn& txn, Item& item, const store::Applied& applied) {
@@ -440,13 +433,13 @@ void Pipeline::handleDuplicate(store::Txn& txn, Item& item, const store::Applied
   const RegisteredHandler* handler = handlers_.findBySpec(entry->handlerId, entry->handlerVersion);
   auto name = store_.findEntityName(txn, applied.entity);
   const std::string key = name ? name->key : in.entityKey();
-  item.version =
-      versionLabel(name ? name->entityType : in.handler().entityType, key, applied.version);
+  item.version = applied.version;
   if (handler == nullptr) {
     // Its outputs are owed and only that code can re-derive them. During a rolling deploy a
     // process still running it may take the copy (a delayed retry); after that, the error queue.
     failAttempt(item,
-                "duplicate of input " + in.id().toHex() + " cannot be replayed: " + item.version +
+                "duplicate of input " + in.id().toHex() + " cannot be replayed: " +
+                    versionLabel(in.handler().entityType, key, applied.version) +
                     " was recorded by handler " + recordedBy +
                     ", which is not registered (register it with replayOnly() to re-emit its "
                     "outputs)",
@@ -455,16 +448,11 @@ void Pipeline::handleDuplicate(store::Txn& txn, Item& item, const store::Applied
   }
   const std::uint32_t recordedCount = entry->outputCount;
   const Digest recordedDigest = entry->outputDigest;
-  const std::int64_t recordedAt = entry->recordedAtNs;
 
   // 2b. Point in time: the state the first copy saw and the input as the first copy recorded it
   // (a copy may differ in bytes that are not its identity, e.g. an edge retry's send time).
-  LoadedState before = loader_.load(txn, applied.entity, applied.version - 1);
-  RecordedInput recorded(entry->input);
-  RunInput run{
-      handler,   handlers_.endpointName(), key, recorded.envelope(), recorded.payloadWords(),
-      recordedAt};
-  auto result = runWithRetries(item, run, before.words(), false);
+  RecordedRun rerun(loader_, txn, applied, *entry, *handler, handlers_.endpointName(), key);
+  auto result = runWithRetries(item, rerun.input(), rerun.stateBefore(), false);
   if (!result) return;
 
   if (result->emitted.digest != recordedDigest ||
@@ -523,7 +511,9 @@ void Pipeline::publishOutputs(std::vector<Item>& items) {
         if (part.item->outcome == Outcome::kNew) ++stats_.processed;
         if (part.item->outcome == Outcome::kDuplicate) ++stats_.duplicates;
         deadLetter(*part.item,
-                   "outputs of committed version " + part.item->version +
+                   "outputs of committed version " +
+                       versionLabel(part.item->input->handler().entityType,
+                                    part.item->input->entityKey(), part.item->version) +
                        " refused by the transport: " + refused.what(),
                    "the version is committed and its " + std::to_string(count) +
                        " outputs are still owed: retrying this entry re-emits them once the "

@@ -50,7 +50,7 @@ class Pipeline {
     Outcome outcome = Outcome::kNew;
     Emitted emitted;
     ErrorReport report;
-    std::string version;  // "type/key version N": the version the item committed or replays
+    std::uint64_t version = 0;  // the version of its entity the item committed or replays
   };
 
   void decode(Item& item) const;
