@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all setup build demo test test-fast test-asan bench format format-check tidy clean
+.PHONY: all setup build demo test test-fast test-asan bench explore format format-check tidy clean
 
 all: build
 
@@ -36,6 +36,13 @@ test-asan: setup
 
 bench: build
 	$(BUILD)/bin/idem-bench $(BENCH_ARGS)
+
+# Exhaustive exploration at the full bound (docs/exploration.md): two consumers sharing a store
+# with two duplicates and one crash each, and the chain A -> B with two duplicates and a crash.
+# Minutes, not seconds; make test runs smaller bounds.
+explore: build
+	$(BUILD)/bin/idem-explore --scenario consumers --duplicates 2 --crashes 1 $(EXPLORE_ARGS)
+	$(BUILD)/bin/idem-explore --scenario chain --duplicates 2 --crashes 1 $(EXPLORE_ARGS)
 
 format:
 	find include store framework handlers samples tools tests bench -name '*.h' -o -name '*.cpp' | xargs clang-format -i

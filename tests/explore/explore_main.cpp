@@ -191,6 +191,7 @@ int main(int argc, char** argv) {
                   << join(e.choices) << "\n";
       }
     }
+    if (expectViolation && violating > 0) break;  // the mutant is caught: enough
     if (executions % 20000 == 0) {
       std::cerr << "  ... " << executions << " executions, " << visited.size() << " states\n";
     }

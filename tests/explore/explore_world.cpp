@@ -240,11 +240,6 @@ class ExploreTransport : public Transport {
     Consumer& c = world_.current();
     c.inBatch = false;
     const Command cmd = world_.yield(c, Site::kReceive);
-    // The basis of everything the consumer does until its next receive (docs/exploration.md).
-    Hasher basis;
-    basis.add(world_.storeDigest(c.endpoint));
-    basis.add(world_.pipelineDigest(c));
-    c.basis = basis.digest();
     c.held.clear();
     c.step = 0;
     c.inBatch = true;
@@ -269,8 +264,34 @@ class ExploreTransport : public Transport {
       c.held.push_back(m.digest);
       world_.leases.emplace(tag, std::make_pair(c.index, std::move(m)));
     }
+    c.basis = basisOf(c, out);
     return out;
   }
+  // What the consumer's memory holds of the committed store from this receive to the next
+  // (docs/exploration.md, "What the digest leaves out"). Its write transaction starts before any
+  // other consumer runs, so it sees the store as it is now. A batch: per delivery, whether it
+  // will publish its input's recorded outputs (first copy, or a copy whose outputs are still
+  // owed) or nothing (already published); an idle step: the publication set it will sweep.
+  Digest basisOf(Consumer& c, const std::vector<Delivery>& batch) {
+    Hasher h;
+    h.add(world_.pipelineDigest(c));
+    store::VersionStore& store = *c.store;
+    store.read([&](store::Txn& txn) {
+      if (batch.empty()) {
+        store.forEachUnpublished(txn, std::nullopt, [&](const MessageId& id) {
+          h.add(id);
+          return true;
+        });
+      }
+      for (const Delivery& d : batch) {
+        const MessageId id = idOf(d.envelope, false);
+        const bool publishes = !store.findApplied(txn, id) || store.isUnpublished(txn, id);
+        h.add(std::uint64_t{publishes});
+      }
+    });
+    return h.digest();
+  }
+
   void checkOutbound(const Outbound&) const override {}
   void publish(std::span<const Outbound> messages) override {
     Consumer& c = world_.current();
@@ -590,12 +611,11 @@ Digest World::localDigest(const Consumer& c) {
   h.add(std::uint64_t{c.crashesLeft});
   h.add(std::uint64_t{c.finished});
   h.add(std::uint64_t{c.silent});
+  h.add(pipelineDigest(c));
   if (c.inBatch) {
     h.add(c.basis);
     for (const Digest& d : c.held) h.add(d);
     h.add(std::uint64_t{c.step});
-  } else {
-    h.add(pipelineDigest(c));
   }
   return h.digest();
 }
