@@ -87,10 +87,11 @@ std::vector<std::size_t> parseList(const std::string& text) {
 }
 
 int usage() {
-  std::cerr << "usage: idem-explore [--scenario consumers|chain] [--batch N] [--duplicates N]\n"
-               "         [--crashes N] [--max-steps N] [--no-cache] [--expect-violation]\n"
-               "         [--mutant ack-early|hidden-counter] [--replay 0,1,...]\n"
-               "   IDEM_EXPLORE_MUTANT=... selects a mutant too.\n";
+  std::cerr
+      << "usage: idem-explore [--scenario consumers|chain] [--batch N] [--duplicates N]\n"
+         "         [--crashes N] [--max-steps N] [--no-cache] [--no-silent] [--expect-violation]\n"
+         "         [--mutant ack-early|hidden-counter] [--replay 0,1,...]\n"
+         "   IDEM_EXPLORE_MUTANT=... selects a mutant too.\n";
   return 2;
 }
 
@@ -129,6 +130,8 @@ int main(int argc, char** argv) {
       config.crashes = static_cast<unsigned>(std::stoul(value()));
     } else if (arg == "--max-steps") {
       config.maxSteps = static_cast<unsigned>(std::stoul(value()));
+    } else if (arg == "--no-silent") {
+      config.mergeSilent = false;
     } else if (arg == "--no-cache") {
       cache = false;
     } else if (arg == "--expect-violation") {
@@ -175,12 +178,13 @@ int main(int argc, char** argv) {
   std::unordered_set<Digest, DigestHash> visited;
   std::vector<std::optional<Digest>> path;
   std::vector<std::size_t> prefix;
-  std::uint64_t executions = 0, drained = 0, cut = 0, violating = 0, longest = 0;
+  std::uint64_t executions = 0, silentStops = 0, drained = 0, cut = 0, violating = 0, longest = 0;
   constexpr std::uint64_t kPrintedViolations = 5;
   for (;;) {
     DfsChooser chooser(prefix, path, cache ? &visited : nullptr);
     Execution e = idem::explore::runExecution(config, chooser);
     ++executions;
+    silentStops += e.silentStops;
     longest = std::max<std::uint64_t>(longest, e.choices.size());
     if (chooser.cycle) e.violations.push_back("O8: a cycle of states (can run for ever)");
     if (e.end == Execution::End::kDrained) ++drained;
@@ -209,7 +213,8 @@ int main(int argc, char** argv) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "explored " << executions << " executions (" << drained << " drained, " << cut
             << " cut by state caching; " << visited.size() << " distinct states, longest "
-            << longest << " choice points) in " << seconds << " s, " << violating
+            << longest << " choice points; " << silentStops
+            << " silent stops not offered as choices) in " << seconds << " s, " << violating
             << " violation(s)\n";
   if (expectViolation) {
     std::cout << (violating > 0 ? "expected violation found\n" : "expected a violation, none\n");

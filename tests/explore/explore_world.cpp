@@ -455,13 +455,19 @@ Command World::yield(Consumer& c, Site site, std::size_t pending) {
   // same as at the consumer's previous choice point, since only its own memory changed since.
   // What remains: a crash part-way through a publish. kInHandler is the same crash as
   // kBeforeCommit (the transaction's writes are discarded either way).
-  if (site == Site::kInHandler) return {};
+  if (site == Site::kInHandler && config.mergeSilent) {
+    if (budget(c) > 0) ++execution_.silentStops;
+    return {};
+  }
   if (site == Site::kBeforeCommit && budget(c) == 0) {
     c.touched = true;  // the commit follows
     return {};
   }
-  const bool silent = !inTransaction(site) && !c.touched;
-  if (silent && !(site == Site::kPublish && pending > 1 && budget(c) > 0)) return {};
+  const bool silent = config.mergeSilent && !inTransaction(site) && !c.touched;
+  if (silent && !(site == Site::kPublish && pending > 1 && budget(c) > 0)) {
+    ++execution_.silentStops;
+    return {};
+  }
   std::unique_lock lock(mu_);
   c.silent = silent;
   c.site = site;

@@ -23,6 +23,7 @@ struct Config {
   unsigned crashes = 1;     // kConsumers: per consumer; kChain: in total
   unsigned maxSteps = 400;  // choice points per execution before O8 reports a livelock
   Mutant mutant = Mutant::kNone;
+  bool mergeSilent = true;  // false: every stop is a choice point (to measure the reduction)
 };
 
 // A 128-bit digest of a global state (two independent 64-bit FNV-1a streams, mixed).
@@ -51,6 +52,8 @@ struct Execution {
   std::vector<std::string> violations;
   std::vector<std::size_t> choices;  // the schedule: one index per choice point
   std::vector<std::string> trace;    // what each choice did, e.g. "c1 crash at after-commit"
+  // Stops not offered as choice points because they are silent (docs/exploration.md).
+  std::uint64_t silentStops = 0;
 };
 
 // Runs one execution from scratch (fresh temp directory, store(s), transport and threads).
