@@ -11,7 +11,7 @@ export CCACHE_NOHASHDIR := 1
 CCACHE     := $(shell command -v ccache 2>/dev/null)
 CMAKE_ARGS ?= $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 
-.PHONY: all setup build demo test test-fast test-asan test-tsan bench soak format format-check tidy clean
+.PHONY: all setup build demo test test-fast test-asan test-tsan bench soak explore format format-check tidy clean
 
 all: build
 
@@ -56,6 +56,12 @@ soak: build
 
 bench: build
 	$(BUILD)/bin/idem-bench $(BENCH_ARGS)
+
+# Exhaustive exploration past make test's bounds (docs/exploration.md): the chain A -> B with
+# two duplicates and a crash, two consumers with batches of two. Minutes, not seconds.
+explore: build
+	$(BUILD)/bin/idem-explore --scenario chain --duplicates 2 --crashes 1 $(EXPLORE_ARGS)
+	$(BUILD)/bin/idem-explore --scenario consumers --batch 2 --duplicates 2 --crashes 1 $(EXPLORE_ARGS)
 
 format:
 	find include store framework handlers samples tools tests bench -name '*.h' -o -name '*.cpp' | xargs clang-format -i

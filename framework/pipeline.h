@@ -42,6 +42,11 @@ class Pipeline {
   // publishing failed; the step is then retried.
   bool reemitOwed(std::size_t budget);
 
+  // Test-only (tests/explore hashes a consumer's state): what the pipeline keeps across batches.
+  const std::vector<MessageId>& confirmedForTest() const { return confirmed_; }
+  const std::optional<MessageId>& owedCursorForTest() const { return owedCursor_; }
+  bool owedSweepDoneForTest() const { return owedSweepDone_; }
+
  private:
   enum class Outcome { kNew, kDuplicate, kAlreadyPublished, kPruned, kRetry, kDeadLetter };
   struct Item {
