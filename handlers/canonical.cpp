@@ -30,11 +30,18 @@ CanonicalReader::CanonicalReader(std::span<const std::byte> bytes, const char* w
   options.traversalLimitInWords = wordCount * 2 + 64;
   reader_.emplace(kj::arrayPtr(segments_, 1), options);
   bool canonical = false;
-  KJ_IF_MAYBE (exception, kj::runCatchingExceptions([&] { canonical = reader_->isCanonical(); })) {
+  bool structRoot = false;
+  KJ_IF_MAYBE (exception, kj::runCatchingExceptions([&] {
+                 canonical = reader_->isCanonical();
+                 structRoot = reader_->getRoot<capnp::AnyPointer>().isStruct();
+               })) {
     fail(ErrorKind::kPermanent,
          std::string(what) + " is malformed: " + exception->getDescription().cStr());
   }
   if (!canonical) fail(ErrorKind::kPermanent, std::string(what) + " is not in canonical form");
+  // isCanonical() accepts any root pointer, but every caller reads a struct: a list or null root
+  // would make root<T>() throw kj::Exception outside this check (found by fuzz/fuzz_canonical).
+  if (!structRoot) fail(ErrorKind::kPermanent, std::string(what) + " has no struct at its root");
 }
 
 namespace {
