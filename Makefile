@@ -1,10 +1,13 @@
 # idem: thin wrapper over CMake. `make demo` and `make test` are the two commands in README.md.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = fuzz_envelope fuzz_canonical fuzz_history fuzz_bus_records fuzz_json fuzz_nats_headers
 JOBS       ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all setup build demo test test-fast test-asan bench format format-check tidy clean
+.PHONY: all setup build demo test test-fast test-asan test-fuzz fuzz fuzz-build bench format format-check tidy clean
 
 all: build
 
@@ -21,8 +24,8 @@ demo: build
 	$(BUILD)/bin/idem demo bank $(DEMO_ARGS)
 
 # The formatting check, every test, then every test again under AddressSanitizer +
-# UndefinedBehaviorSanitizer.
-test: format-check test-fast test-asan
+# UndefinedBehaviorSanitizer, then each fuzz target for 20 s.
+test: format-check test-fast test-asan test-fuzz
 
 # Tests run one at a time: many of them start processes that race leases and kill -9 each other,
 # and two such suites at once on two cores make timing worse than any deployment would see.
@@ -34,14 +37,27 @@ test-asan: setup
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure
 
+# libFuzzer targets (docs/fuzzing.md): clang, ASan+UBSan, only what fuzz/ needs. Each runs on a
+# scratch copy of its fuzz/corpus/<target>/ (scripts/fuzz.sh), so the repository never changes.
+fuzz-build: setup
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -DIDEM_FUZZ=ON \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target $(FUZZ_TARGETS)
+
+test-fuzz: fuzz-build
+	scripts/fuzz.sh $(FUZZ_BUILD) 20 $(FUZZ_TARGETS)
+
+fuzz: fuzz-build
+	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 bench: build
 	$(BUILD)/bin/idem-bench $(BENCH_ARGS)
 
 format:
-	find include store framework handlers samples tools tests bench -name '*.h' -o -name '*.cpp' | xargs clang-format -i
+	find include store framework handlers samples tools tests bench fuzz -name '*.h' -o -name '*.cpp' | xargs clang-format -i
 
 format-check: setup
-	find include store framework handlers samples tools tests bench -name '*.h' -o -name '*.cpp' | xargs clang-format --dry-run --Werror
+	find include store framework handlers samples tools tests bench fuzz -name '*.h' -o -name '*.cpp' | xargs clang-format --dry-run --Werror
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -47,8 +47,8 @@ DecodedInput::DecodedInput(const Bytes& envelopeBytes, const Handlers& handlers,
   envelope_.emplace(std::span<const std::byte>(envelopeBytes), "envelope");
   auto envelope = envelope_->root<wire::Envelope>();
   KJ_IF_MAYBE (exception, kj::runCatchingExceptions([&] { readEveryField(envelope); })) {
-    fail(ErrorKind::kPermanent, std::string("envelope is malformed: ") +
-                                    exception->getDescription().cStr());
+    fail(ErrorKind::kPermanent,
+         std::string("envelope is malformed: ") + exception->getDescription().cStr());
   }
   auto id = idFrom(envelope.getId());
   if (!id || id->isZero()) fail(ErrorKind::kPermanent, "envelope id is not 16 non-zero bytes");

@@ -17,8 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // The spans must lie inside the record.
     const auto* first = reinterpret_cast<const char*>(storage.data());
     const auto* last = first + size;
-    if (!entry.handlerId.empty() &&
-        (entry.handlerId.data() < first || entry.handlerId.data() + entry.handlerId.size() > last)) {
+    if (!entry.handlerId.empty() && (entry.handlerId.data() < first ||
+                                     entry.handlerId.data() + entry.handlerId.size() > last)) {
       idem::fuzz::finding("handlerId points outside the record", "");
     }
     const auto* input = reinterpret_cast<const char*>(entry.input.data());

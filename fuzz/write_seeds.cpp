@@ -45,7 +45,8 @@ std::vector<Bytes> envelopes() {
     m.setBy(2);
     m.setOutputs(3);
   }));
-  out.push_back(idem::edgeMessage<Ping>(address("2"), [](Ping::Builder m) { m.setCounterId("c"); }));
+  out.push_back(
+      idem::edgeMessage<Ping>(address("2"), [](Ping::Builder m) { m.setCounterId("c"); }));
   out.push_back(idem::edgeMessage<Flaky>(address("3"), [](Flaky::Builder m) {
     m.setCounterId("flaky");
     m.setFailures(1);
@@ -91,7 +92,8 @@ int main(int argc, char** argv) {
 
   // First byte: 0 reads in place, 1 from an unaligned copy.
   std::vector<std::string> canonicalSeeds;
-  for (std::size_t i = 0; i < 3; ++i) canonicalSeeds.push_back(std::string(1, char(i % 2)) + text(env[i]));
+  for (std::size_t i = 0; i < 3; ++i)
+    canonicalSeeds.push_back(std::string(1, char(i % 2)) + text(env[i]));
   write(dir, "fuzz_canonical", canonicalSeeds);
 
   write(dir, "fuzz_history", {historyRecord(env[0], true), historyRecord(env[1], false)});
@@ -106,15 +108,17 @@ int main(int argc, char** argv) {
          std::string(1, '\3') + bus::be64(9) + bus::encodeError(report, envelopeSpan)});
 
   // First byte: 0 Lists, 1 Counted, 2 Envelope (fuzz/fuzz_json.cpp).
-  write(dir, "fuzz_json",
-        {std::string(1, '\0') +
-             R"({"items":[{"name":"a","count":1},{"name":"b"}],"numbers":[1,2,3],"names":["x","y"]})",
-         std::string(1, '\1') +
-             R"({"counterId":"c1","value":"18446744073709551615","index":2,"token":[1,2,3],"at":"-5"})",
-         std::string(1, '\2') +
-             R"({"id":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16],"messageType":"12345","destination":"counter","headers":[{"name":"a","value":"b"}],"payload":[0,0,0,0,0,0,0,0]})"});
+  write(
+      dir, "fuzz_json",
+      {std::string(1, '\0') +
+           R"({"items":[{"name":"a","count":1},{"name":"b"}],"numbers":[1,2,3],"names":["x","y"]})",
+       std::string(1, '\1') +
+           R"({"counterId":"c1","value":"18446744073709551615","index":2,"token":[1,2,3],"at":"-5"})",
+       std::string(1, '\2') +
+           R"({"id":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16],"messageType":"12345","destination":"counter","headers":[{"name":"a","value":"b"}],"payload":[0,0,0,0,0,0,0,0]})"});
 
-  // Fields separated by NUL: reason, detail, attempts, failedAt, deliver-at, subscription key, body.
+  // Fields separated by NUL: reason, detail, attempts, failedAt, deliver-at, subscription key,
+  // body.
   using namespace std::string_literals;
   write(dir, "fuzz_nats_headers",
         {"unknown message type 0x1\0stack%0Aline 2 %25\0003\0001700000000000000000\0"

@@ -13,6 +13,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev
   libnats-dev nats-server
   spin
+  clang-14 libclang-rt-14-dev libfuzzer-14-dev
 )
 
 missing=()

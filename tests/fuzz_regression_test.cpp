@@ -1,7 +1,6 @@
 // Inputs the fuzz targets of fuzz/ found (docs/fuzzing.md), each kept as a regression test.
-#include <catch2/catch.hpp>
-
 #include <array>
+#include <catch2/catch.hpp>
 #include <cstdint>
 
 #include "framework/decoded_input.h"
@@ -38,7 +37,8 @@ TEST_CASE("A canonical reader rejects a message whose root is a list, not a stru
         ErrorKind::kPermanent);
 }
 
-TEST_CASE("A canonical reader rejects a message whose root is null", "[canonical][fuzz][regression]") {
+TEST_CASE("A canonical reader rejects a message whose root is null",
+          "[canonical][fuzz][regression]") {
   CHECK(kindOfFailure([] { CanonicalReader r(bytesOf(kNullRoot), "payload"); }) ==
         ErrorKind::kPermanent);
 }
