@@ -2,9 +2,12 @@
 #include <array>
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <functional>
+#include <string_view>
 
 #include "framework/decoded_input.h"
 #include "idem/canonical.h"
+#include "idem/edge.h"
 #include "idem/error.h"
 #include "tests/test_endpoints.h"
 
@@ -48,6 +51,23 @@ TEST_CASE("An envelope whose root is a list is a permanent error, not a kj::Exce
   const Handlers handlers = test::counterHandlers("counter");
   const auto span = bytesOf(kListRoot);
   const Bytes envelope(span.begin(), span.end());
+  CHECK(kindOfFailure([&] { detail::DecodedInput input(envelope, handlers, 1 << 20); }) ==
+        ErrorKind::kPermanent);
+}
+
+TEST_CASE("An envelope whose text field has no NUL terminator is a permanent error",
+          "[pipeline][fuzz][regression]") {
+  const Handlers handlers = test::counterHandlers("counter");
+  Bytes envelope =
+      edgeMessage<test::Increment>({MessageId::forEdge("fuzz", "1"), "counter", {}, {}},
+                                   [](test::Increment::Builder m) { m.setCounterId("c1"); });
+  // Overwrite the NUL after the destination "counter": still canonical, no longer valid Text
+  // (fuzz/corpus/fuzz_envelope/crash-text-without-nul).
+  const std::string_view text(reinterpret_cast<const char*>(envelope.data()), envelope.size());
+  const std::size_t at = text.find(std::string_view("counter\0", 8));
+  REQUIRE(at != std::string_view::npos);
+  envelope[at + 7] = std::byte{'\\'};
+  CHECK_NOTHROW(CanonicalReader(envelope, "envelope"));
   CHECK(kindOfFailure([&] { detail::DecodedInput input(envelope, handlers, 1 << 20); }) ==
         ErrorKind::kPermanent);
 }
