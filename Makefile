@@ -2,6 +2,9 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = fuzz_envelope fuzz_canonical fuzz_history fuzz_bus_records fuzz_json fuzz_nats_headers
 JOBS       ?= 2
 SOAK_KILLS ?= 10000
 # ccache (installed by setup.sh) keyed on paths relative to this checkout, so another clone of
@@ -11,7 +14,8 @@ export CCACHE_NOHASHDIR := 1
 CCACHE     := $(shell command -v ccache 2>/dev/null)
 CMAKE_ARGS ?= $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 
-.PHONY: all setup build demo test test-fast test-asan test-tsan bench soak explore format format-check tidy clean
+.PHONY: all setup build demo test test-fast test-asan test-tsan test-fuzz fuzz fuzz-build bench soak \
+	explore format format-check tidy clean
 
 all: build
 
@@ -28,9 +32,10 @@ demo: build
 	$(BUILD)/bin/idem demo bank $(DEMO_ARGS)
 
 # The formatting check, every test, then every test again under AddressSanitizer +
-# UndefinedBehaviorSanitizer (but the heavy ones: the model check and the 200-kill soak, which
-# test nothing a sanitizer would see), then the tests that run threads under ThreadSanitizer.
-test: format-check test-fast test-asan test-tsan
+# UndefinedBehaviorSanitizer (but the heavy ones: the model check, the exhaustive exploration and
+# the 200-kill soak, run once), the tests that run threads under ThreadSanitizer, then each fuzz
+# target for 20 s.
+test: format-check test-fast test-asan test-tsan test-fuzz
 
 # Tests run one at a time: many of them start processes that race leases and kill -9 each other,
 # and two such suites at once on two cores make timing worse than any deployment would see.
@@ -54,6 +59,19 @@ test-tsan: setup
 soak: build
 	IDEM=$(BUILD)/bin/idem SOAK_DIR=$(BUILD)/soak scripts/soak.sh $(SOAK_KILLS)
 
+# libFuzzer targets (docs/fuzzing.md): clang, ASan+UBSan, only what fuzz/ needs. Each runs on a
+# scratch copy of its fuzz/corpus/<target>/ (scripts/fuzz.sh), so the repository never changes.
+fuzz-build: setup
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -DIDEM_FUZZ=ON \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target $(FUZZ_TARGETS)
+
+test-fuzz: fuzz-build
+	scripts/fuzz.sh $(FUZZ_BUILD) 20 $(FUZZ_TARGETS)
+
+fuzz: fuzz-build
+	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 bench: build
 	$(BUILD)/bin/idem-bench $(BENCH_ARGS)
 
@@ -64,10 +82,10 @@ explore: build
 	$(BUILD)/bin/idem-explore --scenario consumers --batch 2 --duplicates 2 --crashes 1 $(EXPLORE_ARGS)
 
 format:
-	find include store framework handlers samples tools tests bench -name '*.h' -o -name '*.cpp' | xargs clang-format -i
+	find include store framework handlers samples tools tests bench fuzz -name '*.h' -o -name '*.cpp' | xargs clang-format -i
 
 format-check: setup
-	find include store framework handlers samples tools tests bench -name '*.h' -o -name '*.cpp' | xargs clang-format --dry-run --Werror
+	find include store framework handlers samples tools tests bench fuzz -name '*.h' -o -name '*.cpp' | xargs clang-format --dry-run --Werror
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -19,6 +19,23 @@ namespace {
 std::optional<MessageId> idFrom(capnp::Data::Reader data) {
   return MessageId::fromBytes({data.begin(), data.size()});
 }
+
+// Reads every pointer field of the envelope once. isCanonical() knows no schema, so a field of
+// the wrong pointer kind or a Text without its NUL passes it and throws kj::Exception only when
+// read, which the pipeline and handler runs do later (found by fuzz/fuzz_envelope).
+void readEveryField(wire::Envelope::Reader envelope) {
+  (void)envelope.getId();
+  (void)envelope.getDestination();
+  (void)envelope.getSource();
+  (void)envelope.getEntityKey();
+  (void)envelope.getCausationId();
+  (void)envelope.getCorrelationId();
+  for (auto header : envelope.getHeaders()) {
+    (void)header.getName();
+    (void)header.getValue();
+  }
+  (void)envelope.getPayload();
+}
 }  // namespace
 
 DecodedInput::DecodedInput(const Bytes& envelopeBytes, const Handlers& handlers,
@@ -29,6 +46,10 @@ DecodedInput::DecodedInput(const Bytes& envelopeBytes, const Handlers& handlers,
   }
   envelope_.emplace(std::span<const std::byte>(envelopeBytes), "envelope");
   auto envelope = envelope_->root<wire::Envelope>();
+  KJ_IF_MAYBE (exception, kj::runCatchingExceptions([&] { readEveryField(envelope); })) {
+    fail(ErrorKind::kPermanent,
+         std::string("envelope is malformed: ") + exception->getDescription().cStr());
+  }
   auto id = idFrom(envelope.getId());
   if (!id || id->isZero()) fail(ErrorKind::kPermanent, "envelope id is not 16 non-zero bytes");
   id_ = *id;

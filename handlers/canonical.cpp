@@ -29,8 +29,19 @@ CanonicalReader::CanonicalReader(std::span<const std::byte> bytes, const char* w
   capnp::ReaderOptions options;
   options.traversalLimitInWords = wordCount * 2 + 64;
   reader_.emplace(kj::arrayPtr(segments_, 1), options);
+  // Canonical means canonicalize() gives back these very bytes. Cap'n Proto's isCanonical()
+  // is weaker: it accepts any root pointer (a list root then makes root<T>() throw kj::Exception
+  // outside this check) and an empty list pointer with any offset, so that one value would
+  // have several accepted encodings (both found by fuzz/fuzz_canonical).
+  // The check reads through a reader of its own: canonicalize() walks the message twice (size,
+  // then copy), which must not spend the traversal budget of the reads that follow.
   bool canonical = false;
-  KJ_IF_MAYBE (exception, kj::runCatchingExceptions([&] { canonical = reader_->isCanonical(); })) {
+  KJ_IF_MAYBE (exception, kj::runCatchingExceptions([&] {
+                 capnp::SegmentArrayMessageReader check(kj::arrayPtr(segments_, 1), options);
+                 const Words again = check.getRoot<capnp::AnyStruct>().canonicalize();
+                 canonical = again.size() == words_.size() &&
+                             std::memcmp(again.begin(), words_.begin(), bytes.size()) == 0;
+               })) {
     fail(ErrorKind::kPermanent,
          std::string(what) + " is malformed: " + exception->getDescription().cStr());
   }

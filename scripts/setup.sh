@@ -14,6 +14,7 @@ packages=(
   libnats-dev nats-server
   spin
   ccache jq
+  clang-14 libclang-rt-14-dev libfuzzer-14-dev
 )
 
 missing=()

@@ -45,6 +45,7 @@
 
 #include "idem/canonical.h"
 #include "idem/error.h"
+#include "store/history_record.h"
 #include "store/lmdb_env.h"
 #include "store/records.capnp.h"
 #include "store/version_store_impl.h"
@@ -297,30 +298,7 @@ std::optional<HistoryEntry> VersionStore::findHistory(Txn& txn, std::uint64_t en
                            std::to_string(entity) + " version " + std::to_string(version);
   if (v->size() % 8 != 0) impl_->damaged("history value is not a whole number of words");
   const kj::ArrayPtr<const capnp::word> words = impl_->readAligned(txn, *v);
-  // CanonicalReader checks the bytes (throwing Error kPermanent); the getters below then only
-  // read what it verified, and any kj::Exception left is translated all the same.
-  CanonicalReader reader(idem::asBytes(words), what.c_str());
-  HistoryEntry entry;
-  bool digestOk = false;
-  KJ_IF_MAYBE (exception, kj::runCatchingExceptions([&] {
-                 auto r = reader.root<records::HistoryRecord>();
-                 const auto handlerId = r.getHandlerId();
-                 entry.handlerId = {handlerId.begin(), handlerId.size()};
-                 entry.handlerVersion = r.getHandlerVersion();
-                 entry.outputCount = r.getOutputCount();
-                 entry.recordedAtNs = r.getRecordedAtNs();
-                 entry.stateChanged = r.getStateChanged();
-                 const auto digest = r.getOutputDigest();
-                 digestOk = digest.size() == entry.outputDigest.size();
-                 if (digestOk)
-                   std::memcpy(entry.outputDigest.data(), digest.begin(), digest.size());
-                 const auto input = r.getInput();
-                 entry.input = {reinterpret_cast<const std::byte*>(input.begin()), input.size()};
-               })) {
-    fail(ErrorKind::kPermanent, what + " is malformed: " + exception->getDescription().cStr());
-  }
-  if (!digestOk) fail(ErrorKind::kPermanent, what + ": output digest is not 32 bytes");
-  return entry;
+  return decodeHistoryRecord(idem::asBytes(words), what);
 }
 
 Applied VersionStore::Impl::decodeApplied(Bytes value, const MessageId& input) const {

@@ -32,7 +32,8 @@ inline std::span<const std::byte> asBytes(kj::ArrayPtr<const capnp::word> words)
 
 // Reads canonical bytes in place when they are word-aligned, from a private copy otherwise.
 // `bytes` must outlive the reader. Throws idem::Error (permanent) when `bytes` is not a whole
-// number of words or is not a canonical message, naming `what` (e.g. "payload").
+// number of words or is not a canonical message of a struct (canonicalize() of its root would
+// not give back the same bytes), naming `what` (e.g. "payload").
 // Its traversal limit (2 x size + 64 words) is for the checks and a single read through; a
 // handler run reads its input through a RunReader of its own.
 class CanonicalReader {
