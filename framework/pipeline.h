@@ -45,7 +45,7 @@ class Pipeline {
   // Test-only (tests/explore hashes a consumer's state): what the pipeline keeps across batches.
   const std::vector<MessageId>& confirmedForTest() const { return confirmed_; }
   const std::optional<MessageId>& owedCursorForTest() const { return owedCursor_; }
-  bool owedSweepDoneForTest() const { return owedSweepDone_; }
+  bool owedSweepingForTest() const { return owedSweeping_; }
 
  private:
   enum class Outcome { kNew, kDuplicate, kAlreadyPublished, kPruned, kRetry, kDeadLetter };

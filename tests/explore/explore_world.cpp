@@ -424,6 +424,9 @@ World::World(const Config& cfg, Chooser& chooser)
     c->options.durable = false;
     c->options.retention.enabled = false;
     c->options.clock = [] { return kTime; };
+    // Every idle step sweeps for owed versions (time does not move here): the re-emission of
+    // what a crashed consumer left owed is explored too.
+    c->options.reemitOwedAfter = std::chrono::milliseconds(0);
     Consumer* self = c.get();
     c->options.faultHook = [this, self](FaultPoint p) {
       static constexpr Site kSites[] = {Site::kInHandler, Site::kBeforeCommit, Site::kAfterCommit,
@@ -546,7 +549,7 @@ bool World::blocked(const Consumer& c) {
   if (c.site != Site::kReceive) return false;
   auto q = ready.find(c.endpoint);
   const bool empty = q == ready.end() || q->second.empty();
-  return empty && c.pipeline->confirmedForTest().empty() && c.pipeline->owedSweepDoneForTest();
+  return empty && c.pipeline->confirmedForTest().empty() && !c.pipeline->owedSweepingForTest();
 }
 
 Digest World::storeDigest(const std::string& endpoint) {
@@ -604,7 +607,7 @@ Digest World::pipelineDigest(const Consumer& c) {
   Hasher h;
   if (!c.pipeline) return h.digest();
   for (const MessageId& id : c.pipeline->confirmedForTest()) h.add(id);
-  h.add(std::uint64_t{c.pipeline->owedSweepDoneForTest()});
+  h.add(std::uint64_t{c.pipeline->owedSweepingForTest()});
   if (const auto& cursor = c.pipeline->owedCursorForTest()) h.add(*cursor);
   return h.digest();
 }
