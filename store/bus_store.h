@@ -32,7 +32,8 @@ struct BusOptions {
 // durable when it returns (unless options.durable is false). Times are nanoseconds since the
 // Unix epoch on the system clock, passed in by the caller. Endpoint names must be 1..255 bytes
 // without NUL; anything else throws Error kPermanent. Other failures are idem::Error as
-// translated by LmdbEnv (disk or map full: kOverloaded; damaged file: kPermanent).
+// translated by LmdbEnv (disk or map full: kOverloaded; damaged file: kPermanent; EIO or a failed
+// commit fsync: kBug, and the bus is poisoned for this process: see LmdbEnv::write()).
 class BusStore {
  public:
   // Opens (creating when absent) the bus in `dir`. Throws Error kPermanent, naming data.mdb,

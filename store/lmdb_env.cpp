@@ -105,10 +105,12 @@ void throwMdbError(int rc, std::string_view call, const std::filesystem::path& f
     case MDB_READERS_FULL:
       fail(ErrorKind::kOverloaded,
            where + ": all reader slots are taken (" + text + "); raise maxReaders or back off");
+    case MDB_PANIC:
+      fail(ErrorKind::kBug, where + ": " + std::string(call) + " failed: " + text +
+                                " (an earlier write failed); the environment must be reopened");
     case MDB_CORRUPTED:
     case MDB_INVALID:
     case MDB_VERSION_MISMATCH:
-    case MDB_PANIC:
     case MDB_PAGE_NOTFOUND:
       fail(ErrorKind::kPermanent, where + " is unusable: " + text + " (in " + std::string(call) +
                                       "); it is not a valid LMDB file of this version, or damaged");
@@ -127,7 +129,7 @@ const std::filesystem::path& Txn::file() const noexcept { return env_.file(); }
 
 void Txn::check(int rc, std::string_view call) {
   if (rc == MDB_MAP_FULL) mapFull_ = true;
-  checkMdb(rc, call, env_.file());
+  env_.check(rc, call);
 }
 
 std::optional<Bytes> Txn::get(MDB_dbi dbi, Bytes key) {
@@ -170,7 +172,14 @@ kj::ArrayPtr<const capnp::word> Txn::keep(Words words) {
 void Txn::commit() {
   MDB_txn* txn = txn_;
   txn_ = nullptr;  // mdb_txn_commit frees the handle even when it fails
-  check(mdb_txn_commit(txn), "mdb_txn_commit");
+  const int rc = mdb_txn_commit(txn);
+  if (rc == MDB_SUCCESS) return;
+  // Disk full leaves the committed state as it was (the meta page is written last); anything
+  // else may have failed in or after the fsync: see LmdbEnv::write().
+  if (!readOnly_ && rc != MDB_MAP_FULL && rc != ENOSPC && rc != EDQUOT) {
+    env_.poison(rc, "mdb_txn_commit");
+  }
+  check(rc, "mdb_txn_commit");
 }
 
 // --- Cursor ---------------------------------------------------------------------------------
@@ -275,8 +284,39 @@ std::optional<MDB_dbi> LmdbEnv::openDb(Txn& txn, const char* name, bool create) 
   return dbi;
 }
 
+void LmdbEnv::poison(int rc, std::string_view call) const {
+  std::string reason = std::string(call) + " failed: " + mdb_strerror(rc);
+  {
+    std::lock_guard lock(poisonLock_);
+    if (!poisoned_.load()) {
+      poisonReason_ = reason;
+      poisoned_.store(true);
+    }
+  }
+  fail(ErrorKind::kBug, file_.string() + ": " + reason +
+                            "; the environment is poisoned: after a failed write or fsync this "
+                            "process no longer trusts its pages. Restart the process to reopen it");
+}
+
+void LmdbEnv::checkTrusted() const {
+  if (!poisoned_.load()) return;
+  std::string reason;
+  {
+    std::lock_guard lock(poisonLock_);
+    reason = poisonReason_;
+  }
+  fail(ErrorKind::kBug, file_.string() + ": the environment is poisoned (" + reason +
+                            " earlier in this process); restart the process to reopen it");
+}
+
+void LmdbEnv::check(int rc, std::string_view call) const {
+  if (rc == EIO || rc == MDB_PANIC) poison(rc, call);
+  checkMdb(rc, call, file_);
+}
+
 void LmdbEnv::write(const std::function<void(Txn&)>& body) {
   if (options_.readOnly) fail(ErrorKind::kBug, file_.string() + " was opened read-only: no writes");
+  checkTrusted();
   for (;;) {
     switch (tryWrite(body)) {
       case Retry::kNo:
@@ -297,7 +337,7 @@ LmdbEnv::Retry LmdbEnv::tryWrite(const std::function<void(Txn&)>& body) {
   const int rc = mdb_txn_begin(env_, nullptr, 0, &raw);
   if (rc == MDB_MAP_RESIZED) return Retry::kAdopt;
   try {
-    checkMdb(rc, "mdb_txn_begin", file_);
+    check(rc, "mdb_txn_begin");
   } catch (const MapFullSignal&) {
     return Retry::kGrow;
   }
@@ -321,7 +361,7 @@ void LmdbEnv::grow() {
                                      std::to_string(options_.maxMapBytes) + " bytes");
   }
   const std::size_t next = current > options_.maxMapBytes / 2 ? options_.maxMapBytes : current * 2;
-  checkMdb(mdb_env_set_mapsize(env_, next), "mdb_env_set_mapsize", file_);
+  check(mdb_env_set_mapsize(env_, next), "mdb_env_set_mapsize");
 }
 
 void LmdbEnv::adoptResize() const {
@@ -335,6 +375,7 @@ void LmdbEnv::read(const std::function<void(Txn&)>& body) const { readTxn(body, 
 void LmdbEnv::readKeepingDbs(const std::function<void(Txn&)>& body) { readTxn(body, true); }
 
 void LmdbEnv::readTxn(const std::function<void(Txn&)>& body, bool keepDbs) const {
+  checkTrusted();
   for (;;) {
     std::shared_lock lock(resizeLock_);
     MDB_txn* raw = nullptr;
@@ -344,7 +385,7 @@ void LmdbEnv::readTxn(const std::function<void(Txn&)>& body, bool keepDbs) const
       adoptResize();
       continue;
     }
-    checkMdb(rc, "mdb_txn_begin(read-only)", file_);
+    check(rc, "mdb_txn_begin(read-only)");
     Txn txn(*this, raw, true);
     body(txn);
     // A read-only commit writes nothing; it keeps the database handles opened in it.

@@ -5,10 +5,12 @@
 
 #include <lmdb.h>
 
+#include <atomic>
 #include <cstddef>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <span>
@@ -43,12 +45,15 @@ struct EnvOptions {
 struct MapFullSignal {};
 
 // Throws what `rc` (non-zero, from mdb_* function `call`) means for environment file `file`:
-//   ENOSPC, EDQUOT, MDB_READERS_FULL                        -> Error kOverloaded naming the file
+//   ENOSPC, EDQUOT ("disk full"), MDB_READERS_FULL          -> Error kOverloaded naming the file
 //   MDB_MAP_FULL                                            -> MapFullSignal
 //   MDB_CORRUPTED, MDB_INVALID, MDB_VERSION_MISMATCH,
-//   MDB_PANIC, MDB_PAGE_NOTFOUND                            -> Error kPermanent naming the file
+//   MDB_PAGE_NOTFOUND                                       -> Error kPermanent naming the file
+//   MDB_PANIC (LMDB's own "must be reopened")               -> Error kBug naming the file
 //   anything else                                           -> Error kBug with mdb_strerror and
 //   call
+// LmdbEnv and Txn additionally poison their environment on the codes that mean the file can no
+// longer be trusted by this process (see LmdbEnv::write()); this function only translates.
 [[noreturn]] void throwMdbError(int rc, std::string_view call, const std::filesystem::path& file);
 inline void checkMdb(int rc, std::string_view call, const std::filesystem::path& file) {
   if (rc != MDB_SUCCESS) throwMdbError(rc, call, file);
@@ -144,7 +149,18 @@ class LmdbEnv {
   // was opened read-only. (durably unless options.durable is false).
   // On MDB_MAP_FULL from a put or the commit, aborts, grows the map (doubling, capped at
   // maxMapBytes) and runs `body` again from the start. An exception from `body` aborts.
-  // Throws Error kOverloaded when the map is full at maxMapBytes or the disk is full.
+  // Throws Error kOverloaded when the map is full at maxMapBytes or the disk is full (ENOSPC,
+  // EDQUOT from a write of the commit or a spill): nothing of the transaction is committed and
+  // the environment stays usable (LMDB writes the meta page that publishes a transaction only
+  // after its pages were written and synced, so the committed state never names a page of a
+  // failed commit); the caller backs off and retries.
+  // Disk faults: any other failure of the commit (EIO from a write or from the fsync, EROFS, ...),
+  // EIO from any call, and MDB_PANIC *poison* the environment: after a failed fsync the kernel
+  // may have marked the pages it could not write clean, so what this process would read back is
+  // not what is on disk. The call throws Error kBug naming the file and the failure, and so does
+  // every later read() and write() on this environment, in every thread: the process must open
+  // the environment again (the endpoint stops loudly; its supervisor restarts the process).
+  // Thread safety of the poison: it is set once, atomically, and never cleared.
   void write(const std::function<void(Txn&)>& body);
   // Runs `body` in a read-only snapshot transaction.
   void read(const std::function<void(Txn&)>& body) const;
@@ -158,6 +174,9 @@ class LmdbEnv {
   // nullopt when it does not exist.
   std::optional<MDB_dbi> openDb(Txn& txn, const char* name, bool create);
 
+  // True once a disk fault poisoned this environment (see write()).
+  bool poisoned() const noexcept { return poisoned_.load(); }
+
   // mdb_env_info and the page size.
   MDB_envinfo info() const;
   std::size_t pageSize() const;
@@ -168,12 +187,22 @@ class LmdbEnv {
   Retry tryWrite(const std::function<void(Txn&)>& body);
   void grow();               // takes the resize lock exclusively
   void adoptResize() const;  // ditto
+  friend class Txn;
+  // Marks the environment untrusted after `rc` from `call` and throws Error kBug saying so.
+  [[noreturn]] void poison(int rc, std::string_view call) const;
+  // Throws Error kBug when poisoned.
+  void checkTrusted() const;
+  // checkMdb, poisoning first on EIO and MDB_PANIC.
+  void check(int rc, std::string_view call) const;
 
   std::filesystem::path dir_;
   std::filesystem::path file_;
   EnvOptions options_;
   MDB_env* env_ = nullptr;
   mutable std::shared_mutex resizeLock_;
+  mutable std::atomic<bool> poisoned_{false};
+  mutable std::mutex poisonLock_;
+  mutable std::string poisonReason_;  // guarded by poisonLock_; set once with poisoned_
 };
 
 }  // namespace idem::store

@@ -111,7 +111,8 @@ class VersionStore {
   // transaction is aborted, the map grown and `body` run again from the start, so `body` must
   // reset whatever it computes outside the transaction. An exception from `body` aborts.
   // Throws idem::Error: overloaded on disk full or map at maxMapBytes; bug on other LMDB errors
-  // and when the store was opened read-only.
+  // and when the store was opened read-only. EIO or a failed commit fsync also poisons the store:
+  // every later call throws bug until the process reopens it (LmdbEnv::write()).
   void write(const std::function<void(Txn&)>& body);
   // Runs `body` in a read-only snapshot transaction.
   void read(const std::function<void(Txn&)>& body) const;

@@ -241,9 +241,10 @@ int serve(const App& app, const ServeOptions& o) {
   spdlog::info("serving {} of app {} in {} (pid {})", fmt::join(labels, ", "), app.name,
                workspace.root.string(), ::getpid());
 
-  std::atomic<bool> done{false};
-  std::jthread statsWriter([&] {
-    while (!done.load()) {
+  // Stopped by its stop token, which ~jthread also requests: when host.run() throws (an endpoint
+  // stopped loudly), unwinding must not wait for a flag nobody sets.
+  std::jthread statsWriter([&](const std::stop_token& stop) {
+    while (!stop.stop_requested()) {
       try {
         for (const Served& e : endpoints) writeStats(workspace, e);
       } catch (const std::exception& e) {  // counters are informative: never end the process
@@ -253,7 +254,7 @@ int serve(const App& app, const ServeOptions& o) {
     }
   });
   host.run();
-  done = true;
+  statsWriter.request_stop();
   statsWriter.join();
   for (const Served& e : endpoints) writeStats(workspace, e);
   spdlog::info("drained and stopped");

@@ -35,6 +35,9 @@ class ChainRun {
     // NATS only: a, b and c each get this many partitions (declared by the recorder before any
     // process starts); start processes with the partitions they own.
     std::uint32_t partitionCount = 1;
+    // A process may also end by itself with exit code 1 (an endpoint that stopped loudly, e.g.
+    // on a poisoned environment after a disk fault); runUntilDrained() restarts it too.
+    bool processesMayStop = false;
   };
   explicit ChainRun(Options options);
   ~ChainRun();
@@ -66,6 +69,11 @@ class ChainRun {
   // Processes that died by themselves (crash points) and were restarted.
   unsigned crashes() const { return crashes_; }
   unsigned kills() const { return kills_; }
+  // Of crashes(): the processes that exited with code 1 (Options::processesMayStop).
+  unsigned stops() const { return stops_; }
+  // Everything process `name` logged so far (all its runs), and the workspace's directory.
+  std::string logOf(const std::string& name) const;
+  const std::filesystem::path& workspace() const { return workspace_; }
   std::size_t copiesRecorded() const { return copies_.size(); }
   // Publishes seen of a message id seen published before: the re-emitted copies the oracles
   // compare with the first (over NATS counted on the tap, which sees each publish once).
@@ -109,6 +117,7 @@ class ChainRun {
   std::size_t tappedAgain_ = 0;
   unsigned crashes_ = 0;
   unsigned kills_ = 0;
+  unsigned stops_ = 0;
 };
 
 }  // namespace idem::test
