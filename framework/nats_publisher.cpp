@@ -68,8 +68,11 @@ void onPubAck(jsCtx*, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error, void* clo
       if (error->ErrCode != 0) what += " (JetStream error " + std::to_string(error->ErrCode) + ")";
       slot->fail(kindOf(error->Err, error->ErrCode, text), describe(msg, what));
     }
+    // Under the lock: once it is released, publishAll() may return and the slot (condition
+    // variable included) be destroyed with its Publisher, before a notify after the unlock ran
+    // (ThreadSanitizer caught exactly that in nats_test).
+    slot->changed.notify_all();
   }
-  slot->changed.notify_all();
   natsMsg_Destroy(msg);
 }
 
