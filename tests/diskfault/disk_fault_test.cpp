@@ -12,6 +12,11 @@
 #include "tests/process/chain_run.h"
 
 namespace idem::test {
+
+// Not in the AddressSanitizer build: there the shim's faults never reached LMDB (no process
+// logged the fault; ASan's own interceptors of write/fsync are the likely reason, not
+// investigated). The test is compiled out rather than reported as passing; the plain build runs it.
+#if !defined(__SANITIZE_ADDRESS__)
 namespace {
 
 void setFault(const std::filesystem::path& control, const std::string& mode) {
@@ -101,5 +106,6 @@ TEST_CASE("a disk fault under a running chain costs no message and no exactly-on
   }
   run.requireExactlyOnce();
 }
+#endif  // !defined(__SANITIZE_ADDRESS__)
 
 }  // namespace idem::test
