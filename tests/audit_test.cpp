@@ -16,6 +16,7 @@
 #include "samples/bank/bank.h"
 #include "store/lmdb_env.h"
 #include "store/version_store.h"
+#include "tests/peer_message.h"
 #include "tests/sim_world.h"
 #include "tests/temp_dir.h"
 #include "tests/test_endpoints.h"
@@ -275,30 +276,6 @@ TEST_CASE("what-if lists a changed handler with the diff of its states and outpu
   CHECK(tools::replayWhatIf(same, same.handlers(), nullptr).unchanged());
 }
 
-namespace {
-// The canonical envelope of an M filled by `fill`, as endpoint `source` would send it.
-template <typename M, typename Fill>
-Bytes sentBy(const std::string& source, const std::string& destination, const std::string& key,
-             TimePoint at, Fill fill) {
-  capnp::MallocMessageBuilder payloadMessage;
-  fill(payloadMessage.initRoot<M>());
-  Words payload = canonicalOf(payloadMessage.getRoot<M>().asReader());
-  capnp::MallocMessageBuilder message;
-  auto envelope = message.initRoot<wire::Envelope>();
-  const MessageId id = MessageId::forEdge("test", key);
-  envelope.setId(kj::arrayPtr(id.bytes.data(), id.bytes.size()));
-  envelope.setMessageType(capnp::typeId<M>());
-  envelope.setDestination(destination);
-  envelope.setSource(source);
-  envelope.setRecordedAt(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count());
-  envelope.setPayload(payload.asBytes());
-  Words canonical = canonicalOf(envelope.asReader());
-  auto bytes = asBytes(canonical);
-  return Bytes(bytes.begin(), bytes.end());
-}
-}  // namespace
-
 TEST_CASE(
     "audit and what-if work on a history that spans a handler version change, with one "
     "module holding both versions",
@@ -325,12 +302,12 @@ TEST_CASE(
   });
   auto credit = [&](const std::string& key) {
     world.sendRaw(bank::kAccounts,
-                  sentBy<bank::Credit>(bank::kTransfers, bank::kAccounts, key,
-                                       world.transport.now(), [&](bank::Credit::Builder m) {
-                                         m.setTransferId(key);
-                                         m.setAccountId("bob");
-                                         m.setAmount(10);
-                                       }));
+                  test::sentBy<bank::Credit>(bank::kTransfers, bank::kAccounts, key,
+                                             world.transport.now(), [&](bank::Credit::Builder m) {
+                                               m.setTransferId(key);
+                                               m.setAccountId("bob");
+                                               m.setAmount(10);
+                                             }));
     world.runUntilQuiet();
   };
   credit("t1");

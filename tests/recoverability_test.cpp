@@ -11,6 +11,7 @@
 #include "idem/error.h"
 #include "store/version_store.h"
 #include "tests/oracles.h"
+#include "tests/peer_message.h"
 #include "tests/test_endpoints.h"
 
 namespace idem::test {
@@ -47,24 +48,10 @@ Handlers callerHandlers() {
 // A PlaceTarget envelope from endpoint `source` (as a peer would send it).
 Bytes placeTargetFrom(const std::string& source, const std::string& key, const std::string& target,
                       TimePoint at) {
-  capnp::MallocMessageBuilder payloadMessage;
-  auto payload = payloadMessage.initRoot<PlaceTarget>();
-  payload.setTargetId(target);
-  payload.setPosition(7);
-  Words payloadWords = canonicalOf(payload.asReader());
-  capnp::MallocMessageBuilder message;
-  auto envelope = message.initRoot<wire::Envelope>();
-  const MessageId id = MessageId::forEdge("test", key);
-  envelope.setId(kj::arrayPtr(id.bytes.data(), id.bytes.size()));
-  envelope.setMessageType(capnp::typeId<PlaceTarget>());
-  envelope.setDestination("replier");
-  envelope.setSource(source);
-  envelope.setRecordedAt(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count());
-  envelope.setPayload(payloadWords.asBytes());
-  Words canonical = canonicalOf(envelope.asReader());
-  auto bytes = asBytes(canonical);
-  return Bytes(bytes.begin(), bytes.end());
+  return sentBy<PlaceTarget>(source, "replier", key, at, [&](PlaceTarget::Builder m) {
+    m.setTargetId(target);
+    m.setPosition(7);
+  });
 }
 
 std::optional<store::Applied> appliedIn(const std::filesystem::path& dir,
