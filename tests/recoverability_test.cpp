@@ -1,6 +1,7 @@
 // Regression tests for the review's defects (issue "endpoints that halt for good, entities that
-// freeze after a deploy, outputs that are lost"): each is named after what broke, and each
-// failed before its fix.
+// freeze after a deploy, outputs that are lost"): each is named after what broke. Each exercises
+// a path the old code took wrongly (an escaping exception, a dead letter, a wedge); that they
+// fail without their fix is argued from the old code, not shown by reverting each fix.
 #include <catch2/catch.hpp>
 #include <string>
 #include <thread>
