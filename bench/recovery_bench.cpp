@@ -99,11 +99,15 @@ RecoveryFigures measure(const Settings& s, std::uint64_t history) {
   {
     const auto start = Clock::now();
     RawLmdb env(storeDir, s.durable);
-    const MDB_dbi historyDb = env.db("history");
+    // The first log record (format 2: seq 1, an 8-byte big-endian key), then one record more.
+    const MDB_dbi logDb = env.db("log");
     env.write([&](MDB_txn* txn) {
-      if (!get(txn, historyDb, key16(1, 1))) throw std::runtime_error("recovery: no history");
+      const auto first = key16(0, 1);
+      const std::span<const std::byte> seq1(first.data() + 8, 8);
+      if (!get(txn, logDb, seq1)) throw std::runtime_error("recovery: no log record 1");
       const std::array<std::byte, 8> value{};
-      put(txn, historyDb, key16(0, 1), value);
+      const auto after = key16(0, history + 1);
+      put(txn, logDb, std::span<const std::byte>(after.data() + 8, 8), value);
     });
     figures.rawMs = secondsSince(start) * 1e3;
   }

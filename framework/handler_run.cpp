@@ -42,7 +42,7 @@ RunResult runHandler(const RunInput& input, kj::ArrayPtr<const capnp::word> stat
 RecordedRun::RecordedRun(const StateLoader& loader, store::Txn& txn, const store::Applied& applied,
                          const store::HistoryEntry& entry, const RegisteredHandler& handler,
                          std::string_view endpoint, std::string_view entityKey)
-    : before_(loader.load(txn, applied.entity, applied.version - 1)),
+    : before_(loader.loadBefore(txn, applied)),
       recorded_(entry.input),
       input_{&handler,          endpoint, entityKey, recorded_.envelope(), recorded_.payloadWords(),
              entry.recordedAtNs} {}

@@ -1,11 +1,13 @@
 // HistoryFold: re-derives every version of an entity from its recorded inputs alone (never from
-// snapshots, except the one retention keeps below the oldest retained version), running the
+// stored states, except the base retention keeps below the oldest retained version), running the
 // handler that recorded each one. The ground truth for audits and for
 // the test oracles (DESIGN.md §4, O3 and O7).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <span>
 
 #include "framework/handler_run.h"
 #include "idem/handlers.h"
@@ -20,12 +22,15 @@ struct FoldedVersion {
   const RegisteredHandler* handler = nullptr;  // the handler that re-derived it
   kj::ArrayPtr<const capnp::word> stateBefore;
   bool digestMatches = false;  // re-derived outputs hash to the recorded digest
+  // The state after this version as stored (in its log record, or the head's), if it is.
+  std::optional<std::span<const std::byte>> storedState;
 };
 
 // Calls `visit` for versions 1..head of `entity`, in order; when retention pruned the history
 // below version N (VersionStore::firstRetainedVersion), for versions N..head, starting from the
-// snapshot kept at N-1 (which is then trusted, not re-derived). Throws idem::Error (permanent)
-// when a version's handler is no longer registered; handler exceptions propagate.
+// base kept at N-1 (which is then trusted, not re-derived); none when every record was pruned.
+// Throws idem::Error (permanent) when a version's handler is no longer registered; handler
+// exceptions propagate.
 void foldHistory(const store::VersionStore& store, store::Txn& txn, const Handlers& handlers,
                  std::uint64_t entity, const std::function<void(const FoldedVersion&)>& visit);
 

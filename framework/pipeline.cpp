@@ -176,8 +176,8 @@ bool Pipeline::reemitOwed(std::size_t budget) {
       }
       cursor = input;
       const auto applied = store_.findApplied(txn, input);
-      const auto entry =
-          applied ? store_.findHistory(txn, applied->entity, applied->version) : std::nullopt;
+      const auto record = applied ? store_.findRecord(txn, applied->seq) : std::nullopt;
+      const store::HistoryEntry* entry = record ? &record->entry : nullptr;
       const auto name = applied ? store_.findEntityName(txn, applied->entity) : std::nullopt;
       if (!entry || !name) return true;                      // a stale mark: nothing is owed
       if (entry->recordedAtNs > owedCutoffNs_) return true;  // young: its process is on it
@@ -238,7 +238,33 @@ store::PruneCounts Pipeline::prune(store::Txn& txn) const {
   limits.historyBeforeNs = now - policy.historyHorizon.count();
   limits.appliedBeforeNs = now - policy.appliedHorizon.count();
   limits.budget = policy.recordsPerBatch;
-  return store_.prune(txn, limits);
+  // A record whose state is not kept inline (snapshotEvery > 1) leaves the log only once its
+  // state is computed: the state before it (its entity's base) folded through its handler.
+  const auto stateAfter =
+      [&](store::Txn& t, const store::LogRecord& record,
+          std::span<const std::byte> before) -> std::optional<std::vector<std::byte>> {
+    const auto name = store_.findEntityName(t, record.entity);
+    if (!name) return std::nullopt;
+    try {
+      const kj::ArrayPtr<const capnp::word> words(
+          reinterpret_cast<const capnp::word*>(before.data()), before.size() / sizeof(capnp::word));
+      const Words after =
+          rerunRecorded(handlers_, record.entry, *name, record.version, words).state;
+      const auto bytes = asBytes(after.asPtr());
+      return std::vector<std::byte>(bytes.begin(), bytes.end());
+    } catch (const std::exception& e) {
+      spdlog::warn("endpoint {}: retention waits at {}: its state cannot be re-derived: {}",
+                   handlers_.endpointName(),
+                   versionLabel(name->entityType, name->key, record.version), e.what());
+    } catch (const kj::Exception& e) {
+      spdlog::warn("endpoint {}: retention waits at {}: its state cannot be re-derived: {}",
+                   handlers_.endpointName(),
+                   versionLabel(name->entityType, name->key, record.version),
+                   e.getDescription().cStr());
+    }
+    return std::nullopt;
+  };
+  return store_.prune(txn, limits, stateAfter);
 }
 
 void Pipeline::handle(store::Txn& txn, Item& item) {
@@ -310,8 +336,7 @@ void Pipeline::handleInput(store::Txn& txn, Item& item) {
       // "already processed at version N" and cannot be replayed, whatever the options ask (the
       // store may have been pruned while retention was on: checked whenever a replay would run).
       const bool replay = options_.replayPublishedDuplicates;
-      if ((replay || options_.retention.enabled) &&
-          applied->version < store_.firstRetainedVersion(txn, applied->entity)) {
+      if ((replay || options_.retention.enabled) && applied->seq <= store_.prunedThrough(txn)) {
         item.outcome = Outcome::kPruned;
         return;
       }
@@ -401,19 +426,13 @@ void Pipeline::handleNew(store::Txn& txn, Item& item) {
   entry.outputDigest = result->emitted.digest;
   entry.stateChanged = changed;
   entry.input = item.delivery->envelope;
-  // The head's state is always kept as a snapshot, so that loading it never re-runs recorded
+  // The head keeps its state whatever the policy, so that loading it never re-runs recorded
   // handlers (a deploy that retires a handler version must not freeze its entities); the
-  // snapshot policy decides which of them stay once the head moves on.
-  std::optional<std::span<const std::byte>> snapshot;
-  if (changed) {
-    snapshot = asBytes(result->state.asPtr());
-    const std::uint64_t previous = state.snapshotVersion;
-    if (previous > 1 && previous % options_.snapshotEvery != 0 &&
-        previous + 1 != store_.firstRetainedVersion(txn, entityNumber)) {
-      store_.dropSnapshot(txn, entityNumber, previous);  // not one the policy (or retention) keeps
-    }
-  }
-  store_.append(txn, entityNumber, version, in.id(), entry, snapshot);
+  // snapshot policy decides which log records carry their state too.
+  std::optional<std::span<const std::byte>> newState;
+  if (changed) newState = asBytes(result->state.asPtr());
+  const bool stateInLog = version % options_.snapshotEvery == 0;
+  store_.append(txn, entityNumber, version, in.id(), entry, newState, stateInLog);
   if (!result->emitted.messages.empty()) store_.markUnpublished(txn, in.id());
   item.emitted = std::move(result->emitted);
   item.outcome = Outcome::kNew;
@@ -422,12 +441,14 @@ void Pipeline::handleNew(store::Txn& txn, Item& item) {
 
 void Pipeline::handleDuplicate(store::Txn& txn, Item& item, const store::Applied& applied) {
   DecodedInput& in = *item.input;
-  auto entry = store_.findHistory(txn, applied.entity, applied.version);
-  if (!entry) {
+  auto record = store_.findRecord(txn, applied.seq);
+  if (!record) {
     fail(ErrorKind::kBug, "input " + in.id().toHex() + " is applied at version " +
                               std::to_string(applied.version) + " of entity " +
-                              std::to_string(applied.entity) + ", which has no history entry");
+                              std::to_string(applied.entity) + ", whose log record " +
+                              std::to_string(applied.seq) + " is gone");
   }
+  const store::HistoryEntry* entry = &record->entry;
   const std::string recordedBy =
       std::string(entry->handlerId) + " v" + std::to_string(entry->handlerVersion);
   const RegisteredHandler* handler = handlers_.findBySpec(entry->handlerId, entry->handlerVersion);
@@ -457,7 +478,7 @@ void Pipeline::handleDuplicate(store::Txn& txn, Item& item, const store::Applied
 
   if (result->emitted.digest != recordedDigest ||
       result->emitted.messages.size() != recordedCount) {
-    std::string stateNote = "no snapshot of that version to compare the state with";
+    std::string stateNote = "no stored state of that version to compare the state with";
     auto snapshot = store_.findSnapshotAtOrBefore(txn, applied.entity, applied.version);
     if (snapshot && snapshot->version == applied.version) {
       auto recordedState = kj::ArrayPtr<const capnp::word>(

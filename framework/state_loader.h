@@ -1,5 +1,7 @@
-// StateLoader: an entity's state at any version: the nearest snapshot at or before it, then the
-// later history entries that changed the state folded through the handlers that recorded them.
+// StateLoader: an entity's state at any version: the head's state, or the entity's log records
+// followed back from a known one to the nearest that carries its state (or the entity's base),
+// then the records in between that changed the state folded through the handlers that recorded
+// them.
 #pragma once
 
 #include <cstdint>
@@ -29,7 +31,7 @@ class LoadedState {
   }
 
   kj::ArrayPtr<const capnp::word> words() const { return words_; }
-  // The version of the snapshot the state was loaded from (0: none, the initial state).
+  // The version of the stored state it was loaded from (0: none, the initial state).
   std::uint64_t snapshotVersion = 0;
 
  private:
@@ -43,15 +45,24 @@ class StateLoader {
   StateLoader(const store::VersionStore& store, const Handlers& handlers)
       : store_(store), handlers_(handlers) {}
 
-  // The state of `entity` at `version` (0 = initial). The head's state is always a snapshot
-  // (the pipeline keeps one), so loading it runs no handler; older versions may fold through
-  // the handlers that recorded them. Throws idem::Error (permanent) when a history entry to fold
-  // was recorded by a handler version that is not registered (not even for replay), or when
-  // retention pruned the history below `version` + 1 (versions from firstRetainedVersion() - 1
-  // on stay loadable). Exceptions of the handlers it re-runs propagate.
+  // The state of `entity` at `version` (0 = initial). The head's state is stored with it, so
+  // loading it runs no handler; older versions follow the entity's records back from the head
+  // and may fold through the handlers that recorded them. Throws idem::Error (permanent) when a
+  // record to fold was recorded by a handler version that is not registered (not even for
+  // replay), or when retention pruned the history below `version` + 1 (versions from
+  // firstRetainedVersion() - 1 on stay loadable). Exceptions of the handlers it re-runs
+  // propagate.
   LoadedState load(store::Txn& txn, std::uint64_t entity, std::uint64_t version) const;
+  // The state the input of `applied` saw (its version - 1), found from its own log record: as
+  // many lookups as records since the nearest stored state, however deep the entity's history.
+  // Same errors as load(); kBug when that record is gone.
+  LoadedState loadBefore(store::Txn& txn, const store::Applied& applied) const;
 
  private:
+  // The state at `version`, walking back from the record `seq`, whose version is above it.
+  LoadedState walkBack(store::Txn& txn, std::uint64_t entity, std::uint64_t version,
+                       std::uint64_t seq) const;
+
   const store::VersionStore& store_;
   const Handlers& handlers_;
 };

@@ -4,15 +4,18 @@
 
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "idem/canonical.h"
 #include "idem/edge.h"
 #include "store/bus_layout.h"
-#include "store/records.capnp.h"
+#include "store/log_record.h"
 #include "tests/test_messages.capnp.h"
 #include "tools/json_messages.h"
 
@@ -61,19 +64,27 @@ std::vector<Bytes> envelopes() {
   return out;
 }
 
-std::string historyRecord(const Bytes& input, bool changed) {
-  capnp::MallocMessageBuilder message;
-  auto r = message.initRoot<idem::store::records::HistoryRecord>();
-  r.setHandlerId("increment");
-  r.setHandlerVersion(1);
-  r.setOutputCount(3);
-  r.setRecordedAtNs(1'700'000'000'000'000'000);
-  std::array<kj::byte, 32> digest{};
-  digest[0] = 0xab;
-  r.setOutputDigest(kj::arrayPtr(digest.data(), digest.size()));
-  r.setStateChanged(changed);
-  r.setInput({reinterpret_cast<const kj::byte*>(input.data()), input.size()});
-  return text(idem::canonicalOf(r.asReader()));
+// A log record (store/log_record.h) preceded by its 8-byte sequence number, as the fuzz target
+// reads its input.
+std::string logRecord(const Bytes& input, std::uint64_t version, bool withState) {
+  idem::store::HistoryEntry entry;
+  entry.handlerId = "increment";
+  entry.handlerVersion = 1;
+  entry.outputCount = 3;
+  entry.recordedAtNs = 1'700'000'000'000'000'000;
+  entry.outputDigest[0] = 0xab;
+  entry.stateChanged = withState;
+  entry.input = input;
+  const std::vector<std::byte> state(16, std::byte{0x11});
+  const std::optional<std::span<const std::byte>> inline_ =
+      withState ? std::optional<std::span<const std::byte>>(state) : std::nullopt;
+  std::string out(8 + idem::store::logRecordBytes(entry, inline_), '\0');
+  const std::uint64_t seq = 9;
+  std::memcpy(out.data(), &seq, 8);
+  idem::store::encodeLogRecord(
+      std::span(reinterpret_cast<std::byte*>(out.data()) + 8, out.size() - 8),
+      {1, version, version == 1 ? 0 : 4}, entry, inline_);
+  return out;
 }
 
 }  // namespace
@@ -96,7 +107,7 @@ int main(int argc, char** argv) {
     canonicalSeeds.push_back(std::string(1, char(i % 2)) + text(env[i]));
   write(dir, "fuzz_canonical", canonicalSeeds);
 
-  write(dir, "fuzz_history", {historyRecord(env[0], true), historyRecord(env[1], false)});
+  write(dir, "fuzz_history", {logRecord(env[0], 1, true), logRecord(env[1], 2, false)});
 
   namespace bus = idem::store::bus;
   const auto envelopeSpan = std::span<const std::byte>(env[1]);

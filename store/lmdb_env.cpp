@@ -150,6 +150,16 @@ bool Txn::put(MDB_dbi dbi, Bytes key, Bytes value, unsigned flags) {
   return true;
 }
 
+std::optional<std::span<std::byte>> Txn::reserve(MDB_dbi dbi, Bytes key, std::size_t size,
+                                                 unsigned flags) {
+  MDB_val k = toVal(key);
+  MDB_val v{size, nullptr};
+  const int rc = mdb_put(txn_, dbi, &k, &v, flags | MDB_RESERVE);
+  if (rc == MDB_KEYEXIST && (flags & (MDB_NOOVERWRITE | MDB_APPEND)) != 0) return std::nullopt;
+  check(rc, "mdb_put(MDB_RESERVE)");
+  return std::span<std::byte>(static_cast<std::byte*>(v.mv_data), size);
+}
+
 bool Txn::del(MDB_dbi dbi, Bytes key) {
   MDB_val k = toVal(key);
   const int rc = mdb_del(txn_, dbi, &k, nullptr);

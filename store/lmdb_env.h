@@ -80,6 +80,11 @@ class Txn {
   // Stores `value` under `key` with mdb_put `flags`. Returns false only when MDB_NOOVERWRITE or
   // MDB_APPEND refused the key (MDB_KEYEXIST); the transaction stays usable then.
   [[nodiscard]] bool put(MDB_dbi dbi, Bytes key, Bytes value, unsigned flags = 0);
+  // Makes room for a value of `size` bytes under `key` (MDB_RESERVE with `flags`) and returns
+  // it, to be filled before the next write to `dbi` in this transaction; nullopt when
+  // MDB_NOOVERWRITE or MDB_APPEND refused the key. Not for dbis with MDB_DUPSORT.
+  std::optional<std::span<std::byte>> reserve(MDB_dbi dbi, Bytes key, std::size_t size,
+                                              unsigned flags = 0);
   // Removes `key`; false when it was absent.
   bool del(MDB_dbi dbi, Bytes key);
   // Entries in `dbi` (mdb_stat).

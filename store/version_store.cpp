@@ -1,35 +1,37 @@
-// VersionStore: entities, their numbered versions, snapshots and the applied index in one LMDB
-// environment. The on-disk format (also in docs/storage-format.md):
+// VersionStore: entities, their numbered versions in a time-ordered log, their heads and the
+// applied index in one LMDB environment. The on-disk format (also in docs/storage-format.md):
 //
 //   directory      := data.mdb lock.mdb idem-store.json
-//   idem-store.json:= {"format":"idem.version-store/1","endpoint":<JSON string>}\n
+//   idem-store.json:= {"format":"idem.version-store/2","endpoint":<JSON string>}\n
 //                     written (atomically) once the store exists; from then on a missing or
 //                     empty data.mdb is an error, never a silent fresh start.
-//   u64            := 8 bytes, big-endian (keys sort numerically)
+//   u64            := 8 bytes, big-endian in keys (they sort numerically)
 //   entity         := u64   numbered 1, 2, ... in creation order
 //   version        := u64   1, 2, ... per entity; 0 means "no version yet"
+//   seq            := u64   1, 2, ... per committed version of any entity, in commit order
 //
 //   db "meta"          name (ASCII)                  -> value
-//       "format"       -> "idem.version-store/1"
+//       "format"       -> "idem.version-store/2"
 //       "endpoint"     -> the endpoint's name (UTF-8)
 //       "next-entity"  -> decimal ASCII u64, the number createEntity assigns next
-//       "retention-entity", "retention-applied" -> sweep positions (version_store_retention.cpp)
-//       other names    -> reserved for the framework (putMeta/findMeta), e.g. the watermark
+//       "log-pruned-through" -> decimal ASCII u64, the highest seq retention removed
+//       "retention-applied"  -> the applied sweep's position (version_store_retention.cpp)
+//       other names    -> reserved for the framework (putMeta/findMeta)
 //   db "entities"      entityType 0x00 key           -> entity
 //                      (entityType has no 0x00; entityType + 1 + key <= 400 bytes)
 //   db "entity-names"  entity                        -> entityType 0x00 key
-//   db "history"       entity version                -> canonical records.capnp HistoryRecord
-//   db "snapshots"     entity version                -> canonical state bytes (whole words)
-//   db "applied"       input message id (16 bytes)   -> entity version appliedAtNs
-//                      (appliedAtNs: u64 of the version's recordedAtNs; absent in stores
-//                      written before retention, whose values are 16 bytes)
+//   db "log"           seq                           -> log record (store/log_record.h), MDB_APPEND
+//   db "heads"         entity                        -> version seq stateBytes:u32 zero:u32 state
+//                      (little-endian integers; the state of the head, always)
+//   db "bases"         entity                        -> version state: the state just below the
+//                      entity's oldest retained record, written by retention
+//   db "applied"       input message id (16 bytes)   -> entity version appliedAtNs seq (BE u64s)
 //   db "unpublished"   input message id (16 bytes)   -> (empty)
 //                      inputs whose outputs are committed but not yet confirmed published
 //
-// Every key of history, snapshots and applied is 16 bytes and every value a whole number of
-// words, so LMDB places those values 8-byte aligned and Cap'n Proto reads them in place (an
-// unaligned value would be copied; see readAligned). The head of an entity is the last history
-// key with its prefix, so appending a version writes no separate head record.
+// Every key of log, heads and bases is 8 bytes and every value a whole number of words, so LMDB
+// places those values 8-byte aligned and states are read in place (an unaligned value would be
+// copied; see readAligned).
 #include "store/version_store.h"
 
 #include <capnp/message.h>
@@ -45,16 +47,16 @@
 
 #include "idem/canonical.h"
 #include "idem/error.h"
-#include "store/history_record.h"
 #include "store/lmdb_env.h"
-#include "store/records.capnp.h"
+#include "store/log_record.h"
 #include "store/version_store_impl.h"
 
 namespace idem::store {
 
 namespace {
 
-constexpr std::string_view kFormat = "idem.version-store/1";
+constexpr std::string_view kFormat = "idem.version-store/2";
+constexpr std::string_view kFormat1 = "idem.version-store/1";
 constexpr std::string_view kMarkerName = "idem-store.json";
 constexpr std::size_t kMaxEntityKeyBytes = 400;
 
@@ -110,6 +112,41 @@ void writeFileAtomically(const std::filesystem::path& path, const std::string& c
 
 }  // namespace
 
+namespace {
+
+// The error for a store this code cannot read; format 1 has its own advice.
+[[noreturn]] void wrongFormat(const std::filesystem::path& file,
+                              const std::optional<std::string>& format) {
+  if (format == kFormat1) {
+    fail(ErrorKind::kPermanent,
+         file.string() + " is an idem version store of format 1 (" + std::string(kFormat1) +
+             "); this idem reads format 2 only and does not convert stores. Format 1 was "
+             "written by idem before 0.2, which had no deployments to migrate: process or drain "
+             "what it holds with that version, then remove the directory and start afresh.");
+  }
+  fail(ErrorKind::kPermanent, file.string() + " is not an idem version store of format " +
+                                  std::string(kFormat) + " (format: '" + format.value_or("none") +
+                                  "')");
+}
+
+template <typename T>
+void putLe(std::byte* out, T value) {
+  auto v = static_cast<std::uint64_t>(value);
+  for (std::size_t i = 0; i < sizeof(T); ++i, v >>= 8) out[i] = static_cast<std::byte>(v & 0xff);
+}
+
+template <typename T>
+T getLe(const std::byte* in) {
+  std::uint64_t v = 0;
+  for (std::size_t i = sizeof(T); i-- > 0;) v = (v << 8) | std::to_integer<std::uint64_t>(in[i]);
+  return static_cast<T>(v);
+}
+
+constexpr std::size_t kHeadBytes = 24;  // version seq stateBytes zero
+constexpr std::size_t kBaseBytes = 8;   // version
+
+}  // namespace
+
 VersionStore::VersionStore(std::filesystem::path dir, std::string endpointName,
                            StoreOptions options) {
   const std::filesystem::path marker = dir / kMarkerName;
@@ -151,11 +188,7 @@ VersionStore::VersionStore(std::filesystem::path dir, std::string endpointName,
     }
     s.meta = *meta;
     const std::optional<std::string> format = findMeta(txn, "format");
-    if (format != kFormat) {
-      fail(ErrorKind::kPermanent,
-           s.env.file().string() + " is not an idem version store of format " +
-               std::string(kFormat) + " (format: '" + format.value_or("none") + "')");
-    }
+    if (format != kFormat) wrongFormat(s.env.file(), format);
     const std::optional<std::string> owner = findMeta(txn, "endpoint");
     if (owner != s.endpoint) {
       fail(ErrorKind::kPermanent, s.env.file().string() + " belongs to endpoint '" +
@@ -163,8 +196,9 @@ VersionStore::VersionStore(std::filesystem::path dir, std::string endpointName,
     }
     s.entities = *s.env.openDb(txn, "entities", true);
     s.entityNames = *s.env.openDb(txn, "entity-names", true);
-    s.history = *s.env.openDb(txn, "history", true);
-    s.snapshots = *s.env.openDb(txn, "snapshots", true);
+    s.log = *s.env.openDb(txn, "log", true);
+    s.heads = *s.env.openDb(txn, "heads", true);
+    s.bases = *s.env.openDb(txn, "bases", true);
     s.applied = *s.env.openDb(txn, "applied", true);
     s.unpublished = *s.env.openDb(txn, "unpublished", true);
   });
@@ -189,11 +223,7 @@ void VersionStore::openReadOnly() {
     };
     s.meta = open("meta");
     const std::optional<std::string> format = findMeta(txn, "format");
-    if (format != kFormat) {
-      fail(ErrorKind::kPermanent,
-           s.env.file().string() + " is not an idem version store of format " +
-               std::string(kFormat) + " (format: '" + format.value_or("none") + "')");
-    }
+    if (format != kFormat) wrongFormat(s.env.file(), format);
     const std::optional<std::string> owner = findMeta(txn, "endpoint");
     if (!owner || (!s.endpoint.empty() && owner != s.endpoint)) {
       fail(ErrorKind::kPermanent, s.env.file().string() + " belongs to endpoint '" +
@@ -202,8 +232,9 @@ void VersionStore::openReadOnly() {
     s.endpoint = *owner;
     s.entities = open("entities");
     s.entityNames = open("entity-names");
-    s.history = open("history");
-    s.snapshots = open("snapshots");
+    s.log = open("log");
+    s.heads = open("heads");
+    s.bases = open("bases");
     s.applied = open("applied");
     s.unpublished = open("unpublished");
   });
@@ -277,71 +308,218 @@ std::optional<EntityName> VersionStore::findEntityName(Txn& txn, std::uint64_t e
   return EntityName{std::string(name.substr(0, nul)), std::string(name.substr(nul + 1))};
 }
 
-std::uint64_t VersionStore::headVersion(Txn& txn, std::uint64_t entity) const {
-  Cursor cursor(txn, impl_->history);
-  // The first key past this entity's last possible version, then one back.
-  const bool past = cursor.move(MDB_SET_RANGE, key16(entity, kLastVersion));
-  if (past && getBe64(cursor.key().data()) == entity) {
-    return kLastVersion;  // only reachable with a version of 2^64-1: treat as the head
+// --- values -----------------------------------------------------------------------------
+
+Applied VersionStore::Impl::decodeApplied(Bytes value, const MessageId& input) const {
+  if (value.size() != 32) damaged("applied entry of " + input.toHex() + " is not 32 bytes");
+  Applied where{getBe64(value.data()), getBe64(value.data() + 8), getBe64(value.data() + 24),
+                static_cast<std::int64_t>(getBe64(value.data() + 16))};
+  return where;
+}
+
+Head VersionStore::Impl::decodeHead(Txn& txn, Bytes value, std::uint64_t entity) const {
+  const auto bad = [&](const char* why) -> Head {
+    damaged("head of entity " + std::to_string(entity) + " " + why);
+  };
+  if (value.size() < kHeadBytes || value.size() % 8 != 0) return bad("has a bad size");
+  const Bytes aligned = idem::asBytes(readAligned(txn, value));
+  const std::size_t stateBytes = getLe<std::uint32_t>(aligned.data() + 16);
+  if (stateBytes != aligned.size() - kHeadBytes || getLe<std::uint32_t>(aligned.data() + 20) != 0) {
+    return bad("has a state length that does not fit its size");
   }
-  if (!(past ? cursor.move(MDB_PREV) : cursor.move(MDB_LAST))) return 0;
-  const Bytes k = cursor.key();
-  if (k.size() != 16) impl_->damaged("history key is not 16 bytes");
-  return getBe64(k.data()) == entity ? getBe64(k.data() + 8) : 0;
+  Head head{getLe<std::uint64_t>(aligned.data()), getLe<std::uint64_t>(aligned.data() + 8),
+            aligned.subspan(kHeadBytes)};
+  if (head.version == 0 || head.seq == 0) return bad("names version or record 0");
+  return head;
+}
+
+Snapshot VersionStore::Impl::decodeBase(Txn& txn, Bytes value, std::uint64_t entity) const {
+  if (value.size() < kBaseBytes || value.size() % 8 != 0) {
+    damaged("base of entity " + std::to_string(entity) + " has a bad size");
+  }
+  const Bytes aligned = idem::asBytes(readAligned(txn, value));
+  return Snapshot{getLe<std::uint64_t>(aligned.data()), aligned.subspan(kBaseBytes)};
+}
+
+LogRecord VersionStore::Impl::decodeRecord(Txn& txn, Bytes value, std::uint64_t seq) const {
+  if (value.size() % 8 != 0) damaged("log record " + std::to_string(seq) + " is not whole words");
+  return decodeLogRecord(idem::asBytes(readAligned(txn, value)), seq,
+                         env.file().string() + ": log record " + std::to_string(seq));
+}
+
+void VersionStore::Impl::putHead(Txn& txn, std::uint64_t entity, std::uint64_t version,
+                                 std::uint64_t seq, std::span<const std::byte> state) const {
+  // The state may point into the map (the head being replaced): copy it off first.
+  std::vector<std::byte> value(kHeadBytes + state.size());
+  putLe(value.data(), version);
+  putLe(value.data() + 8, seq);
+  putLe(value.data() + 16, static_cast<std::uint32_t>(state.size()));
+  if (!state.empty()) std::memcpy(value.data() + kHeadBytes, state.data(), state.size());
+  if (!txn.put(heads, key8(entity), value)) fail(ErrorKind::kBug, "put(heads) refused");
+}
+
+void VersionStore::Impl::putBase(Txn& txn, std::uint64_t entity, std::uint64_t version,
+                                 std::span<const std::byte> state) const {
+  std::vector<std::byte> value(kBaseBytes + state.size());
+  putLe(value.data(), version);
+  if (!state.empty()) std::memcpy(value.data() + kBaseBytes, state.data(), state.size());
+  if (!txn.put(bases, key8(entity), value)) fail(ErrorKind::kBug, "put(bases) refused");
+}
+
+std::uint64_t VersionStore::Impl::prunedThrough(Txn& txn) const {
+  const std::optional<Bytes> v = txn.get(meta, asBytes("log-pruned-through"));
+  if (!v) return 0;
+  std::uint64_t seq = 0;
+  const std::string_view text = asChars(*v);
+  if (std::from_chars(text.data(), text.data() + text.size(), seq).ec != std::errc{}) {
+    damaged("meta log-pruned-through is not a number");
+  }
+  return seq;
+}
+
+// --- reads ------------------------------------------------------------------------------
+
+std::optional<Head> VersionStore::findHead(Txn& txn, std::uint64_t entity) const {
+  const std::optional<Bytes> v = txn.get(impl_->heads, key8(entity));
+  if (!v) return std::nullopt;
+  return impl_->decodeHead(txn, *v, entity);
+}
+
+std::uint64_t VersionStore::headVersion(Txn& txn, std::uint64_t entity) const {
+  const std::optional<Head> head = findHead(txn, entity);
+  return head ? head->version : 0;
+}
+
+std::uint64_t VersionStore::prunedThrough(Txn& txn) const { return impl_->prunedThrough(txn); }
+
+std::optional<LogRecord> VersionStore::findRecord(Txn& txn, std::uint64_t seq) const {
+  const std::optional<Bytes> v = txn.get(impl_->log, key8(seq));
+  if (!v) return std::nullopt;
+  return impl_->decodeRecord(txn, *v, seq);
+}
+
+std::optional<LogRecord> VersionStore::findVersion(Txn& txn, std::uint64_t entity,
+                                                   std::uint64_t version) const {
+  const std::optional<Head> head = findHead(txn, entity);
+  if (!head || version == 0 || version > head->version) return std::nullopt;
+  std::uint64_t seq = head->seq;
+  while (seq != 0) {
+    std::optional<LogRecord> record = findRecord(txn, seq);
+    if (!record) return std::nullopt;  // pruned
+    if (record->entity != entity) {
+      impl_->damaged("log record " + std::to_string(seq) + " of entity " + std::to_string(entity) +
+                     "'s chain belongs to entity " + std::to_string(record->entity));
+    }
+    if (record->version == version) return record;
+    if (record->version < version) break;
+    seq = record->prevSeq;
+  }
+  impl_->damaged("entity " + std::to_string(entity) + " has no record of version " +
+                 std::to_string(version) + " below its head");
 }
 
 std::optional<HistoryEntry> VersionStore::findHistory(Txn& txn, std::uint64_t entity,
                                                       std::uint64_t version) const {
-  const std::optional<Bytes> v = txn.get(impl_->history, key16(entity, version));
-  if (!v) return std::nullopt;
-  const std::string what = impl_->env.file().string() + ": history of entity " +
-                           std::to_string(entity) + " version " + std::to_string(version);
-  if (v->size() % 8 != 0) impl_->damaged("history value is not a whole number of words");
-  const kj::ArrayPtr<const capnp::word> words = impl_->readAligned(txn, *v);
-  return decodeHistoryRecord(idem::asBytes(words), what);
+  std::optional<LogRecord> record = findVersion(txn, entity, version);
+  if (!record) return std::nullopt;
+  return record->entry;
 }
 
-Applied VersionStore::Impl::decodeApplied(Bytes value, const MessageId& input) const {
-  if (value.size() != 24 && value.size() != 16) {
-    damaged("applied entry of " + input.toHex() + " is not 24 bytes");
+std::vector<std::uint64_t> VersionStore::retainedRecords(Txn& txn, std::uint64_t entity) const {
+  std::vector<std::uint64_t> seqs;
+  const std::optional<Head> head = findHead(txn, entity);
+  if (!head) return seqs;
+  const std::uint64_t through = impl_->prunedThrough(txn);
+  for (std::uint64_t seq = head->seq; seq > through;) {
+    std::optional<LogRecord> record = findRecord(txn, seq);
+    if (!record) {
+      impl_->damaged("log record " + std::to_string(seq) + " of entity " + std::to_string(entity) +
+                     " is missing above the pruned front");
+    }
+    seqs.push_back(seq);
+    seq = record->prevSeq;
   }
-  Applied where{getBe64(value.data()), getBe64(value.data() + 8), std::nullopt};
-  if (value.size() == 24) where.appliedAtNs = static_cast<std::int64_t>(getBe64(value.data() + 16));
-  return where;
+  std::reverse(seqs.begin(), seqs.end());
+  return seqs;
+}
+
+std::optional<Snapshot> VersionStore::findBase(Txn& txn, std::uint64_t entity) const {
+  const std::optional<Bytes> v = txn.get(impl_->bases, key8(entity));
+  if (!v) return std::nullopt;
+  return impl_->decodeBase(txn, *v, entity);
 }
 
 std::optional<Snapshot> VersionStore::findSnapshotAtOrBefore(Txn& txn, std::uint64_t entity,
                                                              std::uint64_t version) const {
-  Cursor cursor(txn, impl_->snapshots);
-  const bool found = cursor.move(MDB_SET_RANGE, key16(entity, version));
-  const bool exact = found && std::ranges::equal(cursor.key(), key16(entity, version));
-  if (!exact && !(found ? cursor.move(MDB_PREV) : cursor.move(MDB_LAST))) return std::nullopt;
-  const Bytes k = cursor.key();
-  if (k.size() != 16) impl_->damaged("snapshot key is not 16 bytes");
-  if (getBe64(k.data()) != entity) return std::nullopt;
-  const Bytes value = cursor.value();
-  if (value.size() % 8 != 0) impl_->damaged("snapshot is not a whole number of words");
-  return Snapshot{getBe64(k.data() + 8), idem::asBytes(impl_->readAligned(txn, value))};
+  const std::optional<Head> head = findHead(txn, entity);
+  if (!head || version == 0) return std::nullopt;
+  if (version >= head->version) return Snapshot{head->version, head->state};
+  const std::uint64_t through = impl_->prunedThrough(txn);
+  for (std::uint64_t seq = head->seq; seq > through;) {
+    std::optional<LogRecord> record = findRecord(txn, seq);
+    if (!record) break;
+    if (record->version <= version && record->state) {
+      return Snapshot{record->version, *record->state};
+    }
+    seq = record->prevSeq;
+    if (seq == 0) return std::nullopt;  // reached version 1: the initial state
+  }
+  std::optional<Snapshot> base = findBase(txn, entity);
+  if (base && base->version <= version) return base;
+  return std::nullopt;
 }
 
-void VersionStore::append(Txn& txn, std::uint64_t entity, std::uint64_t version,
-                          const MessageId& inputId, const HistoryEntry& entry,
-                          std::optional<std::span<const std::byte>> state) {
+std::uint64_t VersionStore::firstRetainedVersion(Txn& txn, std::uint64_t entity) const {
+  const std::optional<Head> head = findHead(txn, entity);
+  if (!head) return 0;
+  if (const std::optional<Snapshot> base = findBase(txn, entity)) return base->version + 1;
+  return head->seq <= impl_->prunedThrough(txn) ? head->version + 1 : 1;
+}
+
+// --- writes -----------------------------------------------------------------------------
+
+std::uint64_t VersionStore::append(Txn& txn, std::uint64_t entity, std::uint64_t version,
+                                   const MessageId& inputId, const HistoryEntry& entry,
+                                   std::optional<std::span<const std::byte>> state,
+                                   bool stateInLog) {
   Impl& s = *impl_;
   s.requireWrite(txn, "append");
-  const std::uint64_t head = headVersion(txn, entity);
-  if (version != head + 1) {
+  const std::optional<Head> head = findHead(txn, entity);
+  const std::uint64_t headVersion = head ? head->version : 0;
+  if (version != headVersion + 1) {
     fail(ErrorKind::kBug, "append of version " + std::to_string(version) + " to entity " +
-                              std::to_string(entity) + " whose head is " + std::to_string(head));
+                              std::to_string(entity) + " whose head is " +
+                              std::to_string(headVersion));
   }
   if (state && state->size() % 8 != 0) {
-    fail(ErrorKind::kBug, "append: a state snapshot must be canonical words, not " +
+    fail(ErrorKind::kBug, "append: a state must be canonical words, not " +
                               std::to_string(state->size()) + " bytes");
   }
-  const Key16 where = key16(entity, version);
-  std::array<std::byte, 24> appliedValue;
-  std::memcpy(appliedValue.data(), where.data(), where.size());
+  if (!state && (entry.stateChanged || !head)) {
+    fail(ErrorKind::kBug, "append: version " + std::to_string(version) + " of entity " +
+                              std::to_string(entity) + " changes the state but none was given");
+  }
+
+  // Pointers into the map are valid only until the next write: what is needed of the current
+  // head's state is copied now.
+  std::vector<std::byte> kept;
+  if (head && (!state || head->seq <= s.prunedThrough(txn))) {
+    kept.assign(head->state.begin(), head->state.end());
+  }
+
+  // The next sequence number: above every record, pruned ones included.
+  const std::uint64_t through = s.prunedThrough(txn);
+  std::uint64_t seq = through + 1;
+  {
+    Cursor cursor(txn, s.log);
+    if (cursor.move(MDB_LAST)) seq = std::max(seq, getBe64(cursor.key().data()) + 1);
+  }
+
+  std::array<std::byte, 32> appliedValue;
+  putBe64(appliedValue.data(), entity);
+  putBe64(appliedValue.data() + 8, version);
   putBe64(appliedValue.data() + 16, static_cast<std::uint64_t>(entry.recordedAtNs));
+  putBe64(appliedValue.data() + 24, seq);
   if (!txn.put(s.applied, idBytes(inputId), appliedValue, MDB_NOOVERWRITE)) {
     const std::optional<Applied> earlier = findApplied(txn, inputId);
     fail(ErrorKind::kBug, "append: input " + inputId.toHex() + " is already applied (entity " +
@@ -349,30 +527,18 @@ void VersionStore::append(Txn& txn, std::uint64_t entity, std::uint64_t version,
                               std::to_string(earlier ? earlier->version : 0) + ")");
   }
 
-  capnp::MallocMessageBuilder message(kBuilderFirstSegmentWords);
-  auto record = message.initRoot<records::HistoryRecord>();
-  record.setHandlerId({entry.handlerId.data(), entry.handlerId.size()});
-  record.setHandlerVersion(entry.handlerVersion);
-  record.setOutputCount(entry.outputCount);
-  record.setRecordedAtNs(entry.recordedAtNs);
-  record.setOutputDigest({entry.outputDigest.data(), entry.outputDigest.size()});
-  record.setStateChanged(entry.stateChanged);
-  record.setInput({reinterpret_cast<const kj::byte*>(entry.input.data()), entry.input.size()});
-  const Words canonical = canonicalOf(record.asReader());
-  // The head check above makes these keys new; NOOVERWRITE states it. (MDB_APPEND would be
-  // wrong: another entity with a higher number may already have history.)
-  if (!txn.put(s.history, where, idem::asBytes(canonical.asPtr()), MDB_NOOVERWRITE) ||
-      (state && !txn.put(s.snapshots, where, *state, MDB_NOOVERWRITE))) {
-    s.damaged("history or snapshot of entity " + std::to_string(entity) + " version " +
-              std::to_string(version) + " exists above the head");
-  }
-}
+  // The head's record was pruned (the entity was idle past the horizon): its state becomes the
+  // base below the new record, so that the state before it stays loadable.
+  if (head && head->seq <= through) s.putBase(txn, entity, head->version, kept);
 
-void VersionStore::dropSnapshot(Txn& txn, std::uint64_t entity, std::uint64_t version) {
-  impl_->requireWrite(txn, "dropSnapshot");
-  txn.del(impl_->snapshots, key16(entity, version));
+  const std::optional<std::span<const std::byte>> inLog = stateInLog ? state : std::nullopt;
+  const std::size_t bytes = logRecordBytes(entry, inLog);
+  const std::optional<std::span<std::byte>> out = txn.reserve(s.log, key8(seq), bytes, MDB_APPEND);
+  if (!out) s.damaged("log record " + std::to_string(seq) + " exists above the log's end");
+  encodeLogRecord(*out, {entity, version, head ? head->seq : 0}, entry, inLog);
+  s.putHead(txn, entity, version, seq, state ? *state : std::span<const std::byte>(kept));
+  return seq;
 }
-
 void VersionStore::forEachEntity(
     Txn& txn, std::uint64_t after,
     const std::function<bool(std::uint64_t entity, const EntityName&)>& visit) const {
@@ -444,8 +610,9 @@ VersionStore::Stats VersionStore::stats() const {
   stats.usedBytes = (info.me_last_pgno + 1) * impl_->env.pageSize();
   read([&](Txn& txn) {
     stats.entities = txn.entries(impl_->entityNames);
-    stats.historyEntries = txn.entries(impl_->history);
-    stats.snapshots = txn.entries(impl_->snapshots);
+    stats.historyEntries = txn.entries(impl_->log);
+    stats.heads = txn.entries(impl_->heads);
+    stats.bases = txn.entries(impl_->bases);
     stats.applied = txn.entries(impl_->applied);
     stats.unpublished = txn.entries(impl_->unpublished);
   });

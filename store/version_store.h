@@ -1,6 +1,8 @@
-// VersionStore: one endpoint's entities as immutable numbered versions in LMDB, with the input
-// that produced each version (the event log), state snapshots and the applied-input index.
-// The byte layout is specified in docs/storage-format.md and at the top of version_store.cpp.
+// VersionStore: one endpoint's entities as immutable numbered versions in LMDB (format 2): a
+// time-ordered log of every committed version (the input that produced it, and its state when
+// the snapshot policy keeps one), each entity's head (version and current state), and the
+// applied-input index. The byte layout is specified in docs/storage-format.md and at the top of
+// version_store.cpp.
 #pragma once
 
 #include <array>
@@ -13,10 +15,13 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "idem/message_id.h"
 
 namespace idem::store {
+
+class Txn;  // a read or write transaction; only the store can create one
 
 struct StoreOptions {
   std::size_t initialMapBytes = std::size_t{64} << 20;  // the file is sparse; grows on demand
@@ -29,12 +34,13 @@ struct StoreOptions {
   bool readOnly = false;
 };
 
-// Where an input was applied: the entity and the version it produced.
+// Where an input was applied: the entity and the version it produced, and the log record that
+// holds that version.
 struct Applied {
   std::uint64_t entity = 0;
   std::uint64_t version = 0;
-  // When this endpoint applied it (its history entry's recordedAtNs); unknown for entries written
-  // before the store recorded it (those are never pruned).
+  std::uint64_t seq = 0;  // the version's log record; at most prunedThrough() once pruned
+  // When this endpoint applied it (its record's recordedAtNs).
   std::optional<std::int64_t> appliedAtNs;
 };
 
@@ -44,20 +50,15 @@ struct PruneLimits {
   std::int64_t historyBeforeNs = 0;
   // Applied entries recorded before this may be removed, once their version's history is pruned.
   std::int64_t appliedBeforeNs = 0;
-  // Records each of the two sweeps (history, applied index) examines per call: the bound on the
-  // work pruning adds to one write transaction.
+  // Records each of the two sweeps (log front, applied index) examines per call: the bound on
+  // the work pruning adds to one write transaction.
   std::size_t budget = 512;
-  // Entities the history sweep may look at per call without pruning anything. Each costs a read
-  // of the entity's oldest record, the coldest page it has: a small cap keeps a sweep over a
-  // store with nothing to prune (e.g. the first batch after a restart) from reading hundreds of
-  // cold pages.
-  std::size_t idleEntities = 8;
 };
 
 struct PruneCounts {
-  std::uint64_t versions = 0;   // history entries removed
-  std::uint64_t snapshots = 0;  // snapshots removed
-  std::uint64_t applied = 0;    // applied-index entries removed
+  std::uint64_t versions = 0;  // log records removed
+  std::uint64_t bases = 0;     // states written as an entity's base (the state below its history)
+  std::uint64_t applied = 0;   // applied-index entries removed
 };
 
 // What produced one version of an entity. Spans point into the store's memory map and are
@@ -72,19 +73,41 @@ struct HistoryEntry {
   std::span<const std::byte> input;  // canonical input envelope bytes
 };
 
-// A stored state snapshot. `state` is word-aligned canonical bytes in the map, valid until the
-// transaction ends.
+// A stored state: in a log record, an entity's head or its base. `state` is word-aligned
+// canonical bytes in the map, valid until the transaction ends.
 struct Snapshot {
   std::uint64_t version = 0;
   std::span<const std::byte> state;
 };
 
+// One log record: version `version` of `entity`, the `seq`-th record of the store. Spans point
+// into the map (valid until the transaction ends).
+struct LogRecord {
+  std::uint64_t seq = 0;
+  std::uint64_t entity = 0;
+  std::uint64_t version = 0;
+  std::uint64_t prevSeq = 0;  // the entity's record before this one; 0 for version 1
+  HistoryEntry entry;
+  std::optional<std::span<const std::byte>> state;  // the state after it, when kept inline
+};
+
+// An entity's head: its latest version, the log record that produced it (which retention may
+// have removed since: seq <= prunedThrough()) and its current state.
+struct Head {
+  std::uint64_t version = 0;
+  std::uint64_t seq = 0;
+  std::span<const std::byte> state;
+};
+
+// Computes the state after `record` from the state before it (a fold step), for retention when
+// it removes a record whose state is not kept inline. nullopt: not now (the step stops there).
+using StateAfter = std::function<std::optional<std::vector<std::byte>>(
+    Txn& txn, const LogRecord& record, std::span<const std::byte> before)>;
+
 struct EntityName {
   std::string entityType;
   std::string key;
 };
-
-class Txn;  // a read or write transaction; only the store can create one
 
 // Thread safety: one VersionStore per process per directory; any number of threads may read;
 // write() is serialised by LMDB (across processes too). Transactions never cross threads while
@@ -127,32 +150,52 @@ class VersionStore {
   std::optional<EntityName> findEntityName(Txn& txn, std::uint64_t entity) const;
   // The latest version of `entity`; 0 when it has none.
   std::uint64_t headVersion(Txn& txn, std::uint64_t entity) const;
+  // The head of `entity` (one lookup): version, record and current state; nullopt: no versions.
+  std::optional<Head> findHead(Txn& txn, std::uint64_t entity) const;
+  // The log record `seq`; nullopt when there is none (never written, or pruned).
+  std::optional<LogRecord> findRecord(Txn& txn, std::uint64_t seq) const;
+  // The record of version `version` of `entity`, found by following the entity's records back
+  // from its head (one lookup per version between); nullopt when pruned or absent.
+  std::optional<LogRecord> findVersion(Txn& txn, std::uint64_t entity, std::uint64_t version) const;
   std::optional<HistoryEntry> findHistory(Txn& txn, std::uint64_t entity,
                                           std::uint64_t version) const;
-  // The snapshot with the highest version <= `version`, if any.
+  // The sequence numbers of the retained records of `entity`, oldest first.
+  std::vector<std::uint64_t> retainedRecords(Txn& txn, std::uint64_t entity) const;
+  // The entity's base: the state at firstRetainedVersion() - 1, kept when retention removed the
+  // records below it and the head is above it; nullopt otherwise.
+  std::optional<Snapshot> findBase(Txn& txn, std::uint64_t entity) const;
+  // The stored state with the highest version <= `version`, if any: the head's state when
+  // `version` >= head, else the nearest older record carrying its state inline, or the base.
+  // nullopt: none (the state is the initial one folded forward, or pruned).
   std::optional<Snapshot> findSnapshotAtOrBefore(Txn& txn, std::uint64_t entity,
                                                  std::uint64_t version) const;
-  // Writes version `version` (must be head + 1) of `entity`: its history entry, the applied
-  // index entry for `inputId`, and `state` as a snapshot when given. Write transactions only.
-  // Throws idem::Error (bug) when `version` is not head + 1 or `inputId` is already applied.
-  void append(Txn& txn, std::uint64_t entity, std::uint64_t version, const MessageId& inputId,
-              const HistoryEntry& entry, std::optional<std::span<const std::byte>> state);
-  // Removes the snapshot of `entity` at `version`, if any (the pipeline keeps the head's state as
-  // a snapshot and drops it when the head moves on, unless the snapshot policy keeps it). Write
-  // transactions only.
-  void dropSnapshot(Txn& txn, std::uint64_t entity, std::uint64_t version);
-  // The oldest version of `entity` whose history entry is kept: 1 when nothing was pruned, N when
-  // versions 1..N-1 were pruned (the state at N-1 is then kept as a snapshot, so every version
-  // from N-1 on stays loadable); 0 when the entity has no versions.
+  // Writes version `version` (must be head + 1) of `entity`: its log record (appended at the
+  // next sequence number), the applied index entry for `inputId`, and the head. `state` is the
+  // new state, required when entry.stateChanged (nullopt: unchanged, the head keeps its bytes);
+  // `stateInLog` also keeps it in the log record (the snapshot policy). Returns the record's
+  // sequence number. Write transactions only. Throws idem::Error (bug) when `version` is not
+  // head + 1, `inputId` is already applied, or a changed state is missing.
+  std::uint64_t append(Txn& txn, std::uint64_t entity, std::uint64_t version,
+                       const MessageId& inputId, const HistoryEntry& entry,
+                       std::optional<std::span<const std::byte>> state, bool stateInLog = true);
+  // The oldest version of `entity` whose log record is kept: 1 when nothing was pruned, N when
+  // versions 1..N-1 were pruned (the state at N-1 is then the base, or the head's when N-1 is
+  // the head, so every version from N-1 on stays loadable); head + 1 when every record of the
+  // entity was pruned; 0 when the entity has no versions.
   std::uint64_t firstRetainedVersion(Txn& txn, std::uint64_t entity) const;
+  // The highest sequence number retention removed (every record at or below it is gone); 0
+  // when nothing was pruned.
+  std::uint64_t prunedThrough(Txn& txn) const;
 
-  // Retention: one bounded step of each of two sweeps whose positions are kept in meta. Removes
-  // the history entries and snapshots of an entity's versions below a base version B when every
-  // version below B was recorded before limits.historyBeforeNs and is not in the publication set,
-  // B is not the head, and the state at B-1 is (or can be copied as) a snapshot; and removes
-  // applied entries recorded before limits.appliedBeforeNs whose version's history is pruned.
-  // Write transactions only. Throws idem::Error (permanent) on damaged records.
-  PruneCounts prune(Txn& txn, const PruneLimits& limits);
+  // Retention: one bounded step from the front of the log (docs/storage-format.md,
+  // "Retention"). Removes records in sequence order while each was recorded before
+  // limits.historyBeforeNs and its input is not in the publication set, keeping the state at
+  // each removed record's version as its entity's base when later records of the entity need it
+  // (`stateAfter` computes it for a record without an inline state; without it, or when it
+  // returns nullopt, the step stops there); then removes applied entries recorded before
+  // limits.appliedBeforeNs whose record was removed. Write transactions only. Throws
+  // idem::Error (permanent) on damaged records.
+  PruneCounts prune(Txn& txn, const PruneLimits& limits, const StateAfter& stateAfter = {});
 
   // Calls `visit` for each entity in number order, starting after `after`, until it returns false.
   void forEachEntity(
@@ -179,8 +222,9 @@ class VersionStore {
     std::size_t mapBytes = 0;
     std::size_t usedBytes = 0;
     std::uint64_t entities = 0;
-    std::uint64_t historyEntries = 0;
-    std::uint64_t snapshots = 0;
+    std::uint64_t historyEntries = 0;  // log records
+    std::uint64_t heads = 0;           // entities with a version
+    std::uint64_t bases = 0;
     std::uint64_t applied = 0;
     std::uint64_t unpublished = 0;
   };

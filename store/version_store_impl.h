@@ -1,5 +1,6 @@
 // VersionStore's private parts, shared by the files that implement it (version_store.cpp: the
-// records; version_store_retention.cpp: pruning): key encodings and the open databases.
+// records; version_store_retention.cpp: pruning): key encodings, value layouts and the open
+// databases.
 // Private to store/: includes <lmdb.h> through lmdb_env.h.
 #pragma once
 
@@ -56,7 +57,7 @@ struct VersionStore::Impl {
 
   LmdbEnv env;
   std::string endpoint;
-  MDB_dbi meta = 0, entities = 0, entityNames = 0, history = 0, snapshots = 0, applied = 0,
+  MDB_dbi meta = 0, entities = 0, entityNames = 0, log = 0, heads = 0, bases = 0, applied = 0,
           unpublished = 0;
 
   [[noreturn]] void damaged(const std::string& what) const {
@@ -73,9 +74,21 @@ struct VersionStore::Impl {
     return txn.keep(kj::mv(copy));
   }
 
-  // An applied value: entity ‖ version ‖ appliedAtNs, or entity ‖ version as written before
-  // retention existed (appliedAtNs unknown). Throws Error (permanent) on any other size.
+  // An applied value: entity ‖ version ‖ appliedAtNs ‖ seq (32 bytes). Throws Error
+  // (permanent) on any other size.
   Applied decodeApplied(Bytes value, const MessageId& input) const;
+  // A heads value: version ‖ seq ‖ state (24 + a whole number of words).
+  Head decodeHead(Txn& txn, Bytes value, std::uint64_t entity) const;
+  // A bases value: version ‖ state.
+  Snapshot decodeBase(Txn& txn, Bytes value, std::uint64_t entity) const;
+  LogRecord decodeRecord(Txn& txn, Bytes value, std::uint64_t seq) const;
+  // Writes the head of `entity`: version, record, and the state bytes (copied).
+  void putHead(Txn& txn, std::uint64_t entity, std::uint64_t version, std::uint64_t seq,
+               std::span<const std::byte> state) const;
+  void putBase(Txn& txn, std::uint64_t entity, std::uint64_t version,
+               std::span<const std::byte> state) const;
+  // meta "log-pruned-through" (0 when absent).
+  std::uint64_t prunedThrough(Txn& txn) const;
 
   void requireWrite(const Txn& txn, const char* what) const {
     if (txn.readOnly()) fail(ErrorKind::kBug, std::string(what) + " needs a write transaction");

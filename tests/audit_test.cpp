@@ -64,21 +64,33 @@ void runCounters(SimWorld& world, unsigned rounds, std::shared_ptr<test::Counter
 }
 
 // XORs byte `offset` of the snapshot of (entity, version), below the VersionStore API.
+// Flips one byte of the state kept in the log record of `version` (which must carry one).
 void tamperSnapshot(const std::filesystem::path& dir, std::uint64_t entity, std::uint64_t version,
                     std::size_t offset) {
+  std::uint64_t seq = 0;
+  std::size_t stateBytes = 0;
+  {
+    store::StoreOptions readOnly;
+    readOnly.readOnly = true;
+    store::VersionStore store(dir, "", readOnly);
+    store.read([&](store::Txn& txn) {
+      const auto record = store.findVersion(txn, entity, version);
+      REQUIRE(record.has_value());
+      REQUIRE(record->state.has_value());
+      seq = record->seq;
+      stateBytes = record->state->size();
+    });
+  }
   store::LmdbEnv env(dir, store::EnvOptions{});
   env.write([&](store::Txn& txn) {
-    const MDB_dbi snapshots = *env.openDb(txn, "snapshots", false);
-    std::array<std::byte, 16> key{};
-    for (int i = 0; i < 8; ++i) {
-      key[7 - i] = static_cast<std::byte>(entity >> (8 * i));
-      key[15 - i] = static_cast<std::byte>(version >> (8 * i));
-    }
-    const auto value = txn.get(snapshots, key);
+    const MDB_dbi log = *env.openDb(txn, "log", false);
+    std::array<std::byte, 8> key{};
+    for (int i = 0; i < 8; ++i) key[7 - i] = static_cast<std::byte>(seq >> (8 * i));
+    const auto value = txn.get(log, key);
     REQUIRE(value);
     std::vector<std::byte> copy(value->begin(), value->end());
-    copy.at(offset) ^= std::byte{0x5a};
-    REQUIRE(txn.put(snapshots, key, copy));
+    copy.at(copy.size() - stateBytes + offset) ^= std::byte{0x5a};
+    REQUIRE(txn.put(log, key, copy));
   });
 }
 

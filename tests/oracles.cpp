@@ -75,6 +75,7 @@ OracleReport checkOracles(const std::vector<StoreUnderTest>& stores,
       store.forEachEntity(txn, 0, [&](std::uint64_t entity, const store::EntityName& entityName) {
         const std::string label = name + ":" + entityName.entityType + "/" + entityName.key;
         Words finalState;
+        bool folded = false;  // retention may have removed every record: the head is the base
         detail::foldHistory(store, txn, handlers, entity, [&](const detail::FoldedVersion& f) {
           ++report.historyEntries;
           const MessageId input = idOfEnvelope(f.entry->input);
@@ -95,10 +96,11 @@ OracleReport checkOracles(const std::vector<StoreUnderTest>& stores,
             derived[out.id] = out.envelope;
           }
           finalState = kj::heapArray<capnp::word>(f.result->state.asPtr());
+          folded = true;
         });
         const std::uint64_t head = store.headVersion(txn, entity);
         detail::LoadedState loaded = loader.load(txn, entity, head);
-        if (loaded.words().asBytes() != finalState.asPtr().asBytes()) {
+        if (folded && loaded.words().asBytes() != finalState.asPtr().asBytes()) {
           violation("O7: the state loaded at " + label + " v" + std::to_string(head) +
                     " differs from the fold of its inputs");
         }

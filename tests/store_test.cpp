@@ -103,8 +103,7 @@ std::uint64_t fill(VersionStore& store, const std::string& key, std::uint64_t co
       for (std::uint64_t v = first; v < first + perTxn && v <= count; ++v) {
         const Record r = recordOf(entity * 1000000 + v, inputBytes);
         const std::vector<std::byte> state = stateOf(v);
-        store.append(txn, entity, v, idOf(entity * 1000000 + v), r.entry,
-                     v % 10 == 0 ? std::optional<std::span<const std::byte>>(state) : std::nullopt);
+        store.append(txn, entity, v, idOf(entity * 1000000 + v), r.entry, state, v % 10 == 0);
       }
     });
   }
@@ -153,7 +152,7 @@ TEST_CASE("An appended version reads back with its history, snapshot and applied
   const VersionStore::Stats stats = store.stats();
   CHECK(stats.entities == 1);
   CHECK(stats.historyEntries == 1);
-  CHECK(stats.snapshots == 1);
+  CHECK(stats.heads == 1);
   CHECK(stats.usedBytes <= stats.mapBytes);
 }
 
@@ -167,9 +166,9 @@ TEST_CASE("The head version is the highest version of that entity only", "[store
     c = store.createEntity(txn, "account", "c");
     CHECK(store.headVersion(txn, a) == 0);
     for (std::uint64_t v = 1; v <= 3; ++v) {
-      store.append(txn, b, v, idOf(100 + v), recordOf(v).entry, std::nullopt);
+      store.append(txn, b, v, idOf(100 + v), recordOf(v).entry, stateOf(v), false);
     }
-    store.append(txn, a, 1, idOf(200), recordOf(1).entry, std::nullopt);
+    store.append(txn, a, 1, idOf(200), recordOf(1).entry, stateOf(1), false);
   });
   store.read([&](Txn& txn) {
     CHECK(store.headVersion(txn, a) == 1);
@@ -189,8 +188,7 @@ TEST_CASE("findSnapshotAtOrBefore picks the nearest snapshot at or below the ver
     for (std::uint64_t v = 1; v <= 9; ++v) {
       const std::vector<std::byte> state = stateOf(v);
       const bool snap = v == 3 || v == 6;
-      store.append(txn, b, v, idOf(v), recordOf(v).entry,
-                   snap ? std::optional<std::span<const std::byte>>(state) : std::nullopt);
+      store.append(txn, b, v, idOf(v), recordOf(v).entry, state, snap);
     }
   });
   store.read([&](Txn& txn) {
@@ -198,8 +196,12 @@ TEST_CASE("findSnapshotAtOrBefore picks the nearest snapshot at or below the ver
     CHECK(store.findSnapshotAtOrBefore(txn, b, 3)->version == 3);
     CHECK(store.findSnapshotAtOrBefore(txn, b, 5)->version == 3);
     CHECK(store.findSnapshotAtOrBefore(txn, b, 6)->version == 6);
-    CHECK(store.findSnapshotAtOrBefore(txn, b, 1000)->version == 6);
+    CHECK(store.findSnapshotAtOrBefore(txn, b, 8)->version == 6);
     CHECK(std::ranges::equal(store.findSnapshotAtOrBefore(txn, b, 8)->state, stateOf(6)));
+    // The head keeps its state whatever the policy: at or above it, that is the one.
+    CHECK(store.findSnapshotAtOrBefore(txn, b, 9)->version == 9);
+    CHECK(store.findSnapshotAtOrBefore(txn, b, 1000)->version == 9);
+    CHECK(std::ranges::equal(store.findSnapshotAtOrBefore(txn, b, 1000)->state, stateOf(9)));
     CHECK_FALSE(store.findSnapshotAtOrBefore(txn, a, 1000).has_value());
     CHECK_FALSE(store.findSnapshotAtOrBefore(txn, b + 1, 1000).has_value());
   });
@@ -257,7 +259,7 @@ TEST_CASE("Appending a version that is not head + 1 throws a bug error", "[store
     errorOf(
         [&] {
           store.write([&](Txn& txn) {
-            store.append(txn, entity, wrong, idOf(999), recordOf(1).entry, std::nullopt);
+            store.append(txn, entity, wrong, idOf(999), recordOf(1).entry, stateOf(1), false);
           });
         },
         &kind);
@@ -277,7 +279,8 @@ TEST_CASE("Appending an input that is already applied throws a bug error", "[sto
   const std::string message = errorOf(
       [&] {
         store.write([&](Txn& txn) {
-          store.append(txn, entity, 2, idOf(entity * 1000000 + 1), recordOf(1).entry, std::nullopt);
+          store.append(txn, entity, 2, idOf(entity * 1000000 + 1), recordOf(1).entry, stateOf(1),
+                       false);
         });
       },
       &kind);
@@ -291,7 +294,7 @@ TEST_CASE("A write whose body throws leaves nothing behind", "[store]") {
   VersionStore store(dir.path(), "bank", smallOptions());
   CHECK_THROWS_AS(store.write([&](Txn& txn) {
     const std::uint64_t entity = store.createEntity(txn, "account", "ghost");
-    store.append(txn, entity, 1, idOf(1), recordOf(1).entry, std::nullopt);
+    store.append(txn, entity, 1, idOf(1), recordOf(1).entry, stateOf(1), false);
     throw std::runtime_error("handler failed");
   }),
                   std::runtime_error);
@@ -307,19 +310,19 @@ TEST_CASE("A tiny map grows under many appends without losing a write", "[store]
   TempDir dir;
   VersionStore store(dir.path(), "bank", smallOptions());
   const std::size_t before = store.stats().mapBytes;
-  const std::uint64_t a = fill(store, "a", 1500, 300);
+  const std::uint64_t a = fill(store, "a", 1500, 304);
   const std::uint64_t b = fill(store, "b", 300, 3000, 300);  // values on overflow pages
   CHECK(store.stats().mapBytes > before);
-  verifyFilled(store, a, 1500, 300);
+  verifyFilled(store, a, 1500, 304);
   verifyFilled(store, b, 300, 3000);
   CHECK(store.stats().historyEntries == 1800);
-  CHECK(store.stats().snapshots == 180);
+  CHECK(store.stats().heads == 2);
 }
 
 TEST_CASE("Readers on other threads keep reading while a writer grows the map", "[store]") {
   TempDir dir;
   VersionStore store(dir.path(), "bank", smallOptions());
-  const std::uint64_t a = fill(store, "a", 20, 100);
+  const std::uint64_t a = fill(store, "a", 20, 104);
   std::atomic<bool> done{false};
   std::atomic<std::uint64_t> reads{0};
   std::atomic<std::uint64_t> failures{0};
@@ -329,7 +332,7 @@ TEST_CASE("Readers on other threads keep reading while a writer grows the map", 
       while (!done.load()) {
         store.read([&](Txn& txn) {  // no Catch2 assertions here: they are not thread-safe
           const std::optional<HistoryEntry> got = store.findHistory(txn, a, 20);
-          const Record want = recordOf(a * 1000000 + 20, 100);
+          const Record want = recordOf(a * 1000000 + 20, 104);
           if (!got || !std::ranges::equal(got->input, want.input)) ++failures;
         });
         ++reads;
@@ -415,7 +418,7 @@ TEST_CASE("A truncated data file is refused with an error naming it", "[store]")
   options.durable = true;
   {
     VersionStore store(dir.path(), "bank", options);
-    fill(store, "a", 200, 500);
+    fill(store, "a", 200, 504);
   }
   const std::filesystem::path data = dir / "data.mdb";
   const auto fullSize = std::filesystem::file_size(data);
@@ -460,7 +463,7 @@ TEST_CASE("A missing or empty data file is refused when the marker says a store 
 TEST_CASE("A map grown by another process is adopted by this one", "[store]") {
   TempDir dir;
   VersionStore store(dir.path(), "bank", smallOptions());
-  const std::uint64_t a = fill(store, "a", 10, 100);
+  const std::uint64_t a = fill(store, "a", 10, 104);
   const std::size_t mapBefore = store.stats().mapBytes;
 
   const pid_t child = ::fork();
@@ -484,9 +487,10 @@ TEST_CASE("A map grown by another process is adopted by this one", "[store]") {
   std::uint64_t b = 0;
   store.read([&](Txn& txn) { b = *store.findEntity(txn, "account", "b"); });
   verifyFilled(store, b, 400, 3000);
-  verifyFilled(store, a, 10, 100);
-  store.write(
-      [&](Txn& txn) { store.append(txn, a, 11, idOf(5555), recordOf(11).entry, std::nullopt); });
+  verifyFilled(store, a, 10, 104);
+  store.write([&](Txn& txn) {
+    store.append(txn, a, 11, idOf(5555), recordOf(11).entry, stateOf(11), false);
+  });
   CHECK(store.stats().mapBytes > mapBefore);
 }
 
@@ -501,7 +505,7 @@ TEST_CASE("A file whose newest meta counts unwritten free pages past its end ope
   StoreOptions options = smallOptions();
   {
     VersionStore store(dir.path(), "bank", options);
-    fill(store, "a", 50, 100);
+    fill(store, "a", 50, 104);
   }
   const std::filesystem::path data = dir / "data.mdb";
   {

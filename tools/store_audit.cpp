@@ -60,20 +60,20 @@ void auditEntity(const StoreView& view, const EntityRow& entity, AuditReport& re
               report.divergences.push_back(std::move(d));
             }
 
-            auto snapshot = store.findSnapshotAtOrBefore(txn, entity.number, f.version);
-            if (!snapshot || snapshot->version != f.version) return;
+            if (!f.storedState) return;
+            const std::span<const std::byte> stored = *f.storedState;
             ++report.snapshotsChecked;
             const std::span<const std::byte> derived = asBytes(f.result->state.asPtr());
-            const auto differing = firstDifferingByte(snapshot->state, derived);
+            const auto differing = firstDifferingByte(stored, derived);
             if (!differing) return;
             Divergence d = base;
             d.kind = Divergence::Kind::kSnapshot;
             d.firstDifferingByte = differing;
-            d.storedBytes = snapshot->state.size();
+            d.storedBytes = stored.size();
             d.derivedBytes = derived.size();
             const kj::ArrayPtr<const capnp::word> storedWords(
-                reinterpret_cast<const capnp::word*>(snapshot->state.data()),
-                snapshot->state.size() / sizeof(capnp::word));
+                reinterpret_cast<const capnp::word*>(stored.data()),
+                stored.size() / sizeof(capnp::word));
             d.stateDiff =
                 diffJson(stateOrError(view, entity.name.entityType, storedWords),
                          stateOrError(view, entity.name.entityType, f.result->state.asPtr()));

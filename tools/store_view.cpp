@@ -141,13 +141,13 @@ std::optional<EntityRow> StoreView::findEntity(std::uint64_t number) const {
 std::vector<HistoryRow> StoreView::history(std::uint64_t entity) const {
   std::vector<HistoryRow> rows;
   store_.read([&](store::Txn& txn) {
-    const std::uint64_t head = store_.headVersion(txn, entity);
-    for (std::uint64_t v = std::max<std::uint64_t>(store_.firstRetainedVersion(txn, entity), 1);
-         v <= head; ++v) {
-      auto entry = store_.findHistory(txn, entity, v);
-      if (!entry) continue;
+    const std::optional<store::Head> head = store_.findHead(txn, entity);
+    for (const std::uint64_t seq : store_.retainedRecords(txn, entity)) {
+      const std::optional<store::LogRecord> record = store_.findRecord(txn, seq);
+      if (!record) continue;
+      const store::HistoryEntry* entry = &record->entry;
       HistoryRow row;
-      row.version = v;
+      row.version = record->version;
       CanonicalReader reader(entry->input, "recorded input envelope");
       auto envelope = reader.root<wire::Envelope>();
       auto id = envelope.getId();
@@ -160,8 +160,7 @@ std::vector<HistoryRow> StoreView::history(std::uint64_t entity) const {
       row.outputCount = entry->outputCount;
       row.outputDigest = entry->outputDigest;
       row.stateChanged = entry->stateChanged;
-      auto snapshot = store_.findSnapshotAtOrBefore(txn, entity, v);
-      row.hasSnapshot = snapshot && snapshot->version == v;
+      row.hasSnapshot = record->state.has_value() || (head && head->seq == seq);
       rows.push_back(std::move(row));
     }
   });

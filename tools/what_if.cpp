@@ -61,9 +61,8 @@ void replayEntity(const StoreView& view, const EntityRow& entity, const Handlers
             std::optional<std::span<const std::byte>> oldState;
             if (baseline != nullptr) {
               oldState = asBytes(recorded.at(f.version - entity.firstRetained).state.asPtr());
-            } else if (auto s = store.findSnapshotAtOrBefore(txn, entity.number, f.version);
-                       s && s->version == f.version) {
-              oldState = s->state;
+            } else if (f.storedState) {
+              oldState = f.storedState;
             }
             c.stateUnknown = !oldState;
             c.stateChanged = oldState && firstDifferingByte(*oldState, newState).has_value();

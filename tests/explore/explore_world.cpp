@@ -591,6 +591,7 @@ Digest World::storeDigest(const std::string& endpoint) {
         h.add(id);
         h.add(a->entity);
         h.add(a->version);
+        h.add(a->seq);
         h.add(static_cast<std::uint64_t>(a->appliedAtNs.value_or(-1)));
       }
     }

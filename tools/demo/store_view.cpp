@@ -39,9 +39,8 @@ void StoreView::forEachVersion(
   store_.read([&](store::Txn& txn) {
     auto entity = store_.findEntity(txn, entityType, key);
     if (!entity) return;
-    const std::uint64_t head = store_.headVersion(txn, *entity);
-    for (std::uint64_t v = 1; v <= head; ++v) {
-      if (auto entry = store_.findHistory(txn, *entity, v)) visit(v, *entry);
+    for (const std::uint64_t seq : store_.retainedRecords(txn, *entity)) {
+      if (auto record = store_.findRecord(txn, seq)) visit(record->version, record->entry);
     }
   });
 }
