@@ -14,8 +14,8 @@ export CCACHE_NOHASHDIR := 1
 CCACHE     := $(shell command -v ccache 2>/dev/null)
 CMAKE_ARGS ?= $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 
-.PHONY: all setup build demo test test-fast test-asan test-tsan test-fuzz fuzz fuzz-build bench soak \
-	explore format format-check tidy clean
+.PHONY: all setup build demo test test-fast test-install test-subdirectory test-asan test-tsan \
+	test-fuzz fuzz fuzz-build bench soak explore format format-check tidy clean
 
 all: build
 
@@ -31,16 +31,51 @@ build: setup $(BUILD)/CMakeCache.txt
 demo: build
 	$(BUILD)/bin/idem demo bank $(DEMO_ARGS)
 
-# The formatting check, every test, then every test again under AddressSanitizer +
-# UndefinedBehaviorSanitizer (but the heavy ones: the model check, the exhaustive exploration and
-# the 200-kill soak, run once), the tests that run threads under ThreadSanitizer, then each fuzz
-# target for 20 s.
-test: format-check test-fast test-asan test-tsan test-fuzz
+# The formatting check, every test, idem installed and used by another project, then every test
+# again under AddressSanitizer + UndefinedBehaviorSanitizer (but the heavy ones: the model check,
+# the exhaustive exploration and the 200-kill soak, run once), the tests that run threads under
+# ThreadSanitizer, then each fuzz target for 20 s.
+test: format-check test-fast test-install test-asan test-tsan test-fuzz
 
 # Tests run one at a time: many of them start processes that race leases and kill -9 each other,
 # and two such suites at once on two cores make timing worse than any deployment would see.
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure
+
+# idem as another project uses it: installed into a scratch prefix; examples/hello (its own
+# CMake project) configured with find_package(CapnProto) then find_package(idem), built, its
+# tests run, its main run twice (the second run's greetings are all duplicates); the same main
+# built from pkg-config's flags alone; the installed tool's --version.
+INSTALL_TEST := $(abspath $(BUILD))/test-install
+PKG_CONFIG_IDEM = PKG_CONFIG_PATH=$(INSTALL_TEST)/prefix/lib/pkgconfig pkg-config
+test-install: build
+	rm -rf $(INSTALL_TEST)
+	cmake --install $(BUILD) --prefix $(INSTALL_TEST)/prefix > $(INSTALL_TEST).log
+	cmake -S examples/hello -B $(INSTALL_TEST)/hello -DCMAKE_PREFIX_PATH=$(INSTALL_TEST)/prefix \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >> $(INSTALL_TEST).log
+	cmake --build $(INSTALL_TEST)/hello -j$(JOBS)
+	cd $(INSTALL_TEST)/hello && ctest --output-on-failure
+	$(INSTALL_TEST)/hello/hello $(INSTALL_TEST)/run ada grace | tee $(INSTALL_TEST)/first.txt
+	grep -qx 'guestbook: 2 new, 0 duplicates, 0 failed' $(INSTALL_TEST)/first.txt
+	$(INSTALL_TEST)/hello/hello $(INSTALL_TEST)/run ada grace | tee $(INSTALL_TEST)/second.txt
+	grep -qx 'greeter: 0 new, 2 duplicates, 0 failed' $(INSTALL_TEST)/second.txt
+	mkdir -p $(INSTALL_TEST)/pc
+	capnp compile -oc++:$(INSTALL_TEST)/pc --src-prefix=examples/hello examples/hello/hello.capnp
+	$(CCACHE) c++ -std=c++20 -O1 -Iexamples/hello -I$(INSTALL_TEST)/pc examples/hello/main.cpp \
+	  examples/hello/greeter.cpp examples/hello/guestbook.cpp $(INSTALL_TEST)/pc/hello.capnp.c++ \
+	  -o $(INSTALL_TEST)/pc/hello $$($(PKG_CONFIG_IDEM) --cflags --libs idem)
+	$(INSTALL_TEST)/pc/hello $(INSTALL_TEST)/run-pc ada | \
+	  grep -qx 'greeter: 1 new, 0 duplicates, 0 failed'
+	$(INSTALL_TEST)/prefix/bin/idem --version
+
+# The same example with idem's source tree built inside it (add_subdirectory): only the libraries,
+# without idem's tests, tools or samples. Not part of `make test`: it compiles idem once more.
+test-subdirectory: setup
+	rm -rf $(BUILD)/test-subdirectory
+	cmake -S examples/hello -B $(BUILD)/test-subdirectory -DHELLO_IDEM_SOURCE_DIR=$(CURDIR) \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+	cmake --build $(BUILD)/test-subdirectory -j$(JOBS)
+	cd $(BUILD)/test-subdirectory && ctest --output-on-failure
 
 test-asan: setup
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIDEM_SANITIZE=ON $(CMAKE_ARGS)
@@ -82,10 +117,10 @@ explore: build
 	$(BUILD)/bin/idem-explore --scenario consumers --batch 2 --duplicates 2 --crashes 1 $(EXPLORE_ARGS)
 
 format:
-	find include store framework handlers samples tools tests bench fuzz -name '*.h' -o -name '*.cpp' | xargs clang-format -i
+	find include store framework handlers testing samples examples tools tests bench fuzz -name '*.h' -o -name '*.cpp' | xargs clang-format -i
 
 format-check: setup
-	find include store framework handlers samples tools tests bench fuzz -name '*.h' -o -name '*.cpp' | xargs clang-format --dry-run --Werror
+	find include store framework handlers testing samples examples tools tests bench fuzz -name '*.h' -o -name '*.cpp' | xargs clang-format --dry-run --Werror
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

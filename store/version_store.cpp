@@ -55,7 +55,7 @@ namespace idem::store {
 
 namespace {
 
-constexpr std::string_view kFormat = "idem.version-store/2";
+constexpr std::string_view kFormat = kVersionStoreFormat;
 constexpr std::string_view kFormat1 = "idem.version-store/1";
 constexpr std::string_view kMarkerName = "idem-store.json";
 constexpr std::size_t kMaxEntityKeyBytes = 400;

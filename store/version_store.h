@@ -23,6 +23,9 @@ namespace idem::store {
 
 class Txn;  // a read or write transaction; only the store can create one
 
+// The format this code reads and writes (meta "format", idem-store.json).
+inline constexpr std::string_view kVersionStoreFormat = "idem.version-store/2";
+
 struct StoreOptions {
   std::size_t initialMapBytes = std::size_t{64} << 20;  // the file is sparse; grows on demand
   std::size_t maxMapBytes = std::size_t{1} << 40;       // MDB_MAP_FULL beyond this is an error

@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "idem/version.h"
 #include "tests/temp_dir.h"
 #include "tools/supervisor.h"
 
@@ -83,6 +84,18 @@ TEST_CASE("idem send converts JSON through the schema and refuses what does not 
   CHECK(idem("send --app bank").exitCode == 2);
   CHECK(idem("queues --dir " + d + "/missing").exitCode == 1);
   CHECK(idem("--help").exitCode == 0);
+}
+
+TEST_CASE("idem --version and idem version print the project's version and exit 0", "[tools]") {
+  const std::string expected =
+      "idem " + std::string(kVersion) +
+      "\nversion store format idem.version-store/2\nbus format idem.bus/1\n";
+  Result flag = idem("--version");
+  CHECK(flag.exitCode == 0);
+  CHECK(flag.output == expected);
+  Result command = idem("version");
+  CHECK(command.exitCode == 0);
+  CHECK(command.output == expected);
 }
 
 TEST_CASE("idem errors shows, retries and purges what a running endpoint dead-lettered",

@@ -2,14 +2,27 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <iostream>
+#include <string>
 
 #include "idem/error.h"
+#include "idem/version.h"
+#include "store/bus_layout.h"
+#include "store/version_store.h"
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
   CLI::App cli{"idem: exactly-once message processing, embedded by default"};
   cli.require_subcommand(1);
   int exitCode = 0;
+  // The version of the project, and the on-disk formats this binary reads and writes.
+  const std::string version = "idem " + std::string(idem::kVersion) + "\nversion store format " +
+                              std::string(idem::store::kVersionStoreFormat) + "\nbus format " +
+                              std::string(idem::store::bus::kFormat);
+  cli.set_version_flag("--version", version, "Print the version and exit");
+  cli.add_subcommand("version", "Print the version")->callback([&] {
+    std::cout << version << "\n";
+  });
   idem::tools::addRunCommand(cli, exitCode);
   idem::tools::addSendCommand(cli, exitCode);
   idem::tools::addQueuesCommand(cli, exitCode);
@@ -23,6 +36,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return cli.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return cli.exit(e);
   } catch (const CLI::ParseError& e) {
     cli.exit(e);
