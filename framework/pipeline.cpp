@@ -121,7 +121,7 @@ void Pipeline::process(std::vector<Delivery>& deliveries) {
   // body from the start, so each item's outcome is reset first.
   store::PruneCounts pruned;
   store_.write([&](store::Txn& txn) {
-    for (const MessageId& id : confirmed_) store_.markPublished(txn, id);
+    recordConfirmed(txn);
     for (Item& item : items) {
       if (!item.input) continue;
       item.outcome = Outcome::kNew;
@@ -143,10 +143,19 @@ void Pipeline::process(std::vector<Delivery>& deliveries) {
 
 void Pipeline::flushPublished() {
   if (confirmed_.empty()) return;
-  store_.write([&](store::Txn& txn) {
-    for (const MessageId& id : confirmed_) store_.markPublished(txn, id);
-  });
+  store_.write([&](store::Txn& txn) { recordConfirmed(txn); });
   confirmed_.clear();
+}
+
+void Pipeline::recordConfirmed(store::Txn& txn) {
+  std::vector<std::uint64_t> seqs = confirmed_;  // a copy: the body may run again
+  std::sort(seqs.begin(), seqs.end());
+  for (std::size_t i = 0; i < seqs.size();) {
+    std::size_t j = i;
+    while (j + 1 < seqs.size() && seqs[j + 1] <= seqs[j] + 1) ++j;
+    store_.markPublished(txn, seqs[i], seqs[j]);
+    i = j + 1;
+  }
 }
 
 bool Pipeline::reemitOwed(std::size_t budget) {
@@ -158,30 +167,35 @@ bool Pipeline::reemitOwed(std::size_t budget) {
     owedSweeping_ = true;
     owedSweepStartNs_ = now;
     owedCutoffNs_ = now - after;
-    owedCursor_.reset();
+    owedCursor_ = 0;
   }
   const std::string& endpoint = handlers_.endpointName();
   struct Owed {
-    MessageId input;
+    std::uint64_t seq;
+    std::string what;
     std::vector<Outbound> outputs;
   };
   std::vector<Owed> owed;
-  std::optional<MessageId> cursor = owedCursor_;
+  std::uint64_t cursor = owedCursor_;
+  std::vector<std::uint64_t> nothingOwed;
   bool finished = true;
   store_.read([&](store::Txn& txn) {
-    store_.forEachUnpublished(txn, owedCursor_, [&](const MessageId& input) {
+    store_.forEachUnpublished(txn, owedCursor_, [&](std::uint64_t seq) {
       if (budget-- == 0) {
         finished = false;
         return false;
       }
-      cursor = input;
-      const auto applied = store_.findApplied(txn, input);
-      const auto record = applied ? store_.findRecord(txn, applied->seq) : std::nullopt;
-      const store::HistoryEntry* entry = record ? &record->entry : nullptr;
-      const auto name = applied ? store_.findEntityName(txn, applied->entity) : std::nullopt;
-      if (!entry || !name) return true;                      // a stale mark: nothing is owed
+      cursor = seq;
+      const auto record = store_.findRecord(txn, seq);
+      const auto name = record ? store_.findEntityName(txn, record->entity) : std::nullopt;
+      if (!record || !name || record->entry.outputCount == 0) {
+        nothingOwed.push_back(seq);  // pruned, or a record without outputs: nothing is owed
+        return true;
+      }
+      const store::HistoryEntry* entry = &record->entry;
       if (entry->recordedAtNs > owedCutoffNs_) return true;  // young: its process is on it
-      const std::string what = versionLabel(name->entityType, name->key, applied->version);
+      const store::Applied applied{record->entity, record->version, seq, entry->recordedAtNs};
+      const std::string what = versionLabel(name->entityType, name->key, record->version);
       const RegisteredHandler* handler =
           handlers_.findBySpec(entry->handlerId, entry->handlerVersion);
       if (handler == nullptr) {
@@ -190,7 +204,7 @@ bool Pipeline::reemitOwed(std::size_t budget) {
         return true;
       }
       try {
-        RecordedRun rerun(loader_, txn, *applied, *entry, *handler, endpoint, name->key);
+        RecordedRun rerun(loader_, txn, applied, *entry, *handler, endpoint, name->key);
         RunResult result = runHandler(rerun.input(), rerun.stateBefore());
         if (result.emitted.digest != entry->outputDigest) {
           spdlog::error(
@@ -199,7 +213,7 @@ bool Pipeline::reemitOwed(std::size_t budget) {
               endpoint, what, handlerName(*handler));
           return true;
         }
-        owed.push_back({input, std::move(result.emitted.messages)});
+        owed.push_back({seq, what, std::move(result.emitted.messages)});
       } catch (const std::exception& e) {
         spdlog::warn("endpoint {}: outputs of {} stay owed: re-running it failed: {}", endpoint,
                      what, e.what());
@@ -215,14 +229,15 @@ bool Pipeline::reemitOwed(std::size_t budget) {
       transport_.publish(o.outputs);
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::kPermanent) throw;  // the step is retried from owedCursor_
-      spdlog::error("endpoint {}: outputs of input {} stay owed: the transport refuses them: {}",
-                    endpoint, o.input.toHex(), e.what());
+      spdlog::error("endpoint {}: outputs of {} stay owed: the transport refuses them: {}",
+                    endpoint, o.what, e.what());
       continue;
     }
     stats_.published += o.outputs.size();
     ++stats_.reemittedOwed;
-    confirmed_.push_back(o.input);
+    confirmed_.push_back(o.seq);
   }
+  confirmed_.insert(confirmed_.end(), nothingOwed.begin(), nothingOwed.end());
   owedCursor_ = cursor;
   owedSweeping_ = !finished;
   return owedSweeping_;
@@ -331,7 +346,7 @@ bool Pipeline::refuseUnpublishable(Item& item, const std::string& handler, const
 void Pipeline::handleInput(store::Txn& txn, Item& item) {
   // 1. The applied index decides: first copy, or a duplicate of an input already versioned.
   if (auto applied = store_.findApplied(txn, item.input->id())) {
-    if (!store_.isUnpublished(txn, item.input->id())) {
+    if (!store_.isUnpublished(txn, applied->seq)) {
       // Its outputs are with the transport already. When retention pruned its version, it is
       // "already processed at version N" and cannot be replayed, whatever the options ask (the
       // store may have been pruned while retention was on: checked whenever a replay would run).
@@ -432,8 +447,7 @@ void Pipeline::handleNew(store::Txn& txn, Item& item) {
   std::optional<std::span<const std::byte>> newState;
   if (changed) newState = asBytes(result->state.asPtr());
   const bool stateInLog = version % options_.snapshotEvery == 0;
-  store_.append(txn, entityNumber, version, in.id(), entry, newState, stateInLog);
-  if (!result->emitted.messages.empty()) store_.markUnpublished(txn, in.id());
+  item.seq = store_.append(txn, entityNumber, version, in.id(), entry, newState, stateInLog);
   item.emitted = std::move(result->emitted);
   item.outcome = Outcome::kNew;
   item.version = version;
@@ -455,6 +469,7 @@ void Pipeline::handleDuplicate(store::Txn& txn, Item& item, const store::Applied
   auto name = store_.findEntityName(txn, applied.entity);
   const std::string key = name ? name->key : in.entityKey();
   item.version = applied.version;
+  item.seq = applied.seq;
   if (handler == nullptr) {
     // Its outputs are owed and only that code can re-derive them. During a rolling deploy a
     // process still running it may take the copy (a delayed retry); after that, the error queue.
@@ -511,6 +526,11 @@ void Pipeline::publishOutputs(std::vector<Item>& items) {
   std::vector<Outbound> outputs;
   std::vector<Part> parts;
   for (Item& item : items) {
+    // A new version without outputs owes nothing: confirming it keeps the batch's run of seqs
+    // whole, so that the publication set loses the batch's range in one step.
+    if (item.outcome == Outcome::kNew && item.emitted.messages.empty()) {
+      confirmed_.push_back(item.seq);
+    }
     if (item.emitted.messages.empty()) continue;
     const std::size_t begin = outputs.size();
     for (Outbound& m : item.emitted.messages) outputs.push_back(std::move(m));
@@ -546,7 +566,7 @@ void Pipeline::publishOutputs(std::vector<Item>& items) {
   for (const Part& part : parts) {
     if (part.end == part.begin) continue;
     stats_.published += part.end - part.begin;
-    confirmed_.push_back(part.item->input->id());
+    confirmed_.push_back(part.item->seq);
   }
 }
 

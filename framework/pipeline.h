@@ -43,8 +43,8 @@ class Pipeline {
   bool reemitOwed(std::size_t budget);
 
   // Test-only (tests/explore hashes a consumer's state): what the pipeline keeps across batches.
-  const std::vector<MessageId>& confirmedForTest() const { return confirmed_; }
-  const std::optional<MessageId>& owedCursorForTest() const { return owedCursor_; }
+  const std::vector<std::uint64_t>& confirmedForTest() const { return confirmed_; }
+  std::uint64_t owedCursorForTest() const { return owedCursor_; }
   bool owedSweepingForTest() const { return owedSweeping_; }
 
  private:
@@ -56,6 +56,7 @@ class Pipeline {
     Emitted emitted;
     ErrorReport report;
     std::uint64_t version = 0;  // the version of its entity the item committed or replays
+    std::uint64_t seq = 0;      // that version's log record
   };
 
   void decode(Item& item) const;
@@ -84,6 +85,8 @@ class Pipeline {
   // dead-letters the inputs whose outputs are refused: their versions stay owed.
   void publishOutputs(std::vector<Item>& items);
   void fault(FaultPoint point) const;
+  // Removes confirmed_ from the publication set (one range per run of consecutive seqs).
+  void recordConfirmed(store::Txn& txn);
   std::int64_t nowNs() const;
 
   const Handlers& handlers_;
@@ -92,12 +95,13 @@ class Pipeline {
   const EndpointOptions& options_;
   EndpointStats& stats_;
   StateLoader loader_;
-  // Inputs whose outputs the transport confirmed, not yet removed from the publication set.
-  std::vector<MessageId> confirmed_;
+  // Log records whose outputs the transport confirmed (or that have none), not yet removed from
+  // the publication set.
+  std::vector<std::uint64_t> confirmed_;
   // reemitOwed()'s sweep: under way or not, its position in the publication set, when it
   // started (the pipeline's creation before the first), and the newest recorded time it takes.
   bool owedSweeping_ = false;
-  std::optional<MessageId> owedCursor_;
+  std::uint64_t owedCursor_ = 0;  // the last seq the sweep looked at
   std::int64_t owedSweepStartNs_ = 0;
   std::int64_t owedCutoffNs_ = 0;
 };

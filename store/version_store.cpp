@@ -26,8 +26,9 @@
 //   db "bases"         entity                        -> version state: the state just below the
 //                      entity's oldest retained record, written by retention
 //   db "applied"       input message id (16 bytes)   -> entity version appliedAtNs seq (BE u64s)
-//   db "unpublished"   input message id (16 bytes)   -> (empty)
-//                      inputs whose outputs are committed but not yet confirmed published
+//   db "owed"          first seq                     -> last seq (8 bytes, big-endian)
+//                      the publication set: disjoint ranges of records whose outputs are
+//                      committed but not yet confirmed published
 //
 // Every key of log, heads and bases is 8 bytes and every value a whole number of words, so LMDB
 // places those values 8-byte aligned and states are read in place (an unaligned value would be
@@ -145,6 +146,15 @@ T getLe(const std::byte* in) {
 constexpr std::size_t kHeadBytes = 24;  // version seq stateBytes zero
 constexpr std::size_t kBaseBytes = 8;   // version
 
+// Positions `cursor` over the publication set at the last range starting at or before `seq`,
+// or else at the first range; false when the set is empty.
+bool seekRanges(Cursor& cursor, std::uint64_t seq) {
+  const bool found = cursor.move(MDB_SET_RANGE, key8(seq));
+  if (found && getBe64(cursor.key().data()) == seq) return true;
+  if (found ? cursor.move(MDB_PREV) : cursor.move(MDB_LAST)) return true;
+  return cursor.move(MDB_FIRST);
+}
+
 }  // namespace
 
 VersionStore::VersionStore(std::filesystem::path dir, std::string endpointName,
@@ -200,7 +210,7 @@ VersionStore::VersionStore(std::filesystem::path dir, std::string endpointName,
     s.heads = *s.env.openDb(txn, "heads", true);
     s.bases = *s.env.openDb(txn, "bases", true);
     s.applied = *s.env.openDb(txn, "applied", true);
-    s.unpublished = *s.env.openDb(txn, "unpublished", true);
+    s.owed = *s.env.openDb(txn, "owed", true);
   });
 
   // Only after the store's creation committed: from now on its data file must never vanish.
@@ -236,7 +246,7 @@ void VersionStore::openReadOnly() {
     s.heads = open("heads");
     s.bases = open("bases");
     s.applied = open("applied");
-    s.unpublished = open("unpublished");
+    s.owed = open("owed");
   });
 }
 
@@ -246,7 +256,14 @@ const std::filesystem::path& VersionStore::directory() const { return impl_->env
 
 const std::string& VersionStore::endpointName() const { return impl_->endpoint; }
 
-void VersionStore::write(const std::function<void(Txn&)>& body) { impl_->env.write(body); }
+void VersionStore::write(const std::function<void(Txn&)>& body) {
+  Impl& s = *impl_;
+  s.env.write([&](Txn& txn) {
+    s.pending = {};  // the body runs again from the start after the map grew
+    body(txn);
+    if (s.pending.owedFirst != 0) s.addOwed(txn, s.pending.owedFirst, s.pending.owedLast);
+  });
+}
 
 void VersionStore::read(const std::function<void(Txn&)>& body) const { impl_->env.read(body); }
 
@@ -509,11 +526,14 @@ std::uint64_t VersionStore::append(Txn& txn, std::uint64_t entity, std::uint64_t
 
   // The next sequence number: above every record, pruned ones included.
   const std::uint64_t through = s.prunedThrough(txn);
-  std::uint64_t seq = through + 1;
-  {
+  if (s.pending.nextSeq == 0) {
+    s.pending.nextSeq = through + 1;
     Cursor cursor(txn, s.log);
-    if (cursor.move(MDB_LAST)) seq = std::max(seq, getBe64(cursor.key().data()) + 1);
+    if (cursor.move(MDB_LAST)) {
+      s.pending.nextSeq = std::max(s.pending.nextSeq, getBe64(cursor.key().data()) + 1);
+    }
   }
+  const std::uint64_t seq = s.pending.nextSeq++;
 
   std::array<std::byte, 32> appliedValue;
   putBe64(appliedValue.data(), entity);
@@ -537,6 +557,10 @@ std::uint64_t VersionStore::append(Txn& txn, std::uint64_t entity, std::uint64_t
   if (!out) s.damaged("log record " + std::to_string(seq) + " exists above the log's end");
   encodeLogRecord(*out, {entity, version, head ? head->seq : 0}, entry, inLog);
   s.putHead(txn, entity, version, seq, state ? *state : std::span<const std::byte>(kept));
+  if (entry.outputCount > 0) {
+    if (s.pending.owedFirst == 0) s.pending.owedFirst = seq;
+    s.pending.owedLast = seq;
+  }
   return seq;
 }
 void VersionStore::forEachEntity(
@@ -557,37 +581,104 @@ void VersionStore::forEachEntity(
   }
 }
 
-void VersionStore::markUnpublished(Txn& txn, const MessageId& input) {
-  impl_->requireWrite(txn, "markUnpublished");
-  if (!txn.put(impl_->unpublished, idBytes(input), {})) {
-    fail(ErrorKind::kBug, "markUnpublished: put refused");
+// --- the publication set ---------------------------------------------------------------
+
+void VersionStore::Impl::addOwed(Txn& txn, std::uint64_t first, std::uint64_t last) const {
+  // Appends take seqs above every record, so a new range lies above every range but those of
+  // markUnpublished(), which may overlap: then the set is rebuilt around it.
+  std::uint64_t from = first, to = last;
+  std::vector<std::uint64_t> merged;
+  {
+    Cursor cursor(txn, owed);
+    for (bool more = seekRanges(cursor, first); more; more = cursor.move(MDB_NEXT)) {
+      const std::uint64_t a = getBe64(cursor.key().data()), b = getBe64(cursor.value().data());
+      if (a > last + 1) break;
+      if (b + 1 < first) continue;
+      from = std::min(from, a);
+      to = std::max(to, b);
+      merged.push_back(a);
+    }
+  }
+  for (const std::uint64_t a : merged) txn.del(owed, key8(a));
+  if (!txn.put(owed, key8(from), key8(to))) fail(ErrorKind::kBug, "put(owed) refused");
+}
+
+bool VersionStore::isUnpublished(Txn& txn, std::uint64_t seq) const {
+  // This write transaction's own range goes in when its body returns: until then it is here.
+  const Impl::Pending& pending = impl_->pending;
+  if (!txn.readOnly() && pending.owedFirst != 0 && pending.owedFirst <= seq &&
+      seq <= pending.owedLast) {
+    return true;
+  }
+  Cursor cursor(txn, impl_->owed);
+  if (!seekRanges(cursor, seq)) return false;
+  if (cursor.key().size() != 8 || cursor.value().size() != 8) {
+    impl_->damaged("publication set entry is not two seqs");
+  }
+  return getBe64(cursor.key().data()) <= seq && getBe64(cursor.value().data()) >= seq;
+}
+
+void VersionStore::markPublished(Txn& txn, std::uint64_t first, std::uint64_t last) {
+  Impl& s = *impl_;
+  s.requireWrite(txn, "markPublished");
+  if (first > last) return;
+  struct Range {
+    std::uint64_t a, b;
+  };
+  std::vector<Range> overlapping;
+  {
+    Cursor cursor(txn, s.owed);
+    for (bool more = seekRanges(cursor, first); more; more = cursor.move(MDB_NEXT)) {
+      if (cursor.key().size() != 8 || cursor.value().size() != 8) {
+        s.damaged("publication set entry is not two seqs");
+      }
+      const std::uint64_t a = getBe64(cursor.key().data()), b = getBe64(cursor.value().data());
+      if (a > last) break;
+      if (b >= first) overlapping.push_back({a, b});
+    }
+  }
+  for (const Range& r : overlapping) {
+    txn.del(s.owed, key8(r.a));
+    if (r.a < first && !txn.put(s.owed, key8(r.a), key8(first - 1))) {
+      fail(ErrorKind::kBug, "put(owed) refused");
+    }
+    if (r.b > last && !txn.put(s.owed, key8(last + 1), key8(r.b))) {
+      fail(ErrorKind::kBug, "put(owed) refused");
+    }
+  }
+}
+
+void VersionStore::forEachUnpublished(Txn& txn, std::uint64_t after,
+                                      const std::function<bool(std::uint64_t seq)>& visit) const {
+  Cursor cursor(txn, impl_->owed);
+  for (bool more = seekRanges(cursor, after); more; more = cursor.move(MDB_NEXT)) {
+    if (cursor.key().size() != 8 || cursor.value().size() != 8) {
+      impl_->damaged("publication set entry is not two seqs");
+    }
+    const std::uint64_t a = getBe64(cursor.key().data()), b = getBe64(cursor.value().data());
+    for (std::uint64_t seq = std::max(a, after + 1); seq <= b; ++seq) {
+      if (!visit(seq)) return;
+    }
   }
 }
 
 bool VersionStore::isUnpublished(Txn& txn, const MessageId& input) const {
-  return txn.get(impl_->unpublished, idBytes(input)).has_value();
+  const std::optional<Applied> applied = findApplied(txn, input);
+  return applied && isUnpublished(txn, applied->seq);
 }
 
 void VersionStore::markPublished(Txn& txn, const MessageId& input) {
-  impl_->requireWrite(txn, "markPublished");
-  txn.del(impl_->unpublished, idBytes(input));
+  if (const std::optional<Applied> applied = findApplied(txn, input)) {
+    markPublished(txn, applied->seq, applied->seq);
+  }
 }
 
-void VersionStore::forEachUnpublished(
-    Txn& txn, const std::optional<MessageId>& after,
-    const std::function<bool(const MessageId& input)>& visit) const {
-  Cursor cursor(txn, impl_->unpublished);
-  bool more = after ? cursor.move(MDB_SET_RANGE, idBytes(*after)) : cursor.move(MDB_FIRST);
-  if (more && after && std::ranges::equal(cursor.key(), idBytes(*after))) {
-    more = cursor.move(MDB_NEXT);
-  }
-  for (; more; more = cursor.move(MDB_NEXT)) {
-    const Bytes k = cursor.key();
-    std::optional<MessageId> id =
-        MessageId::fromBytes(std::span(reinterpret_cast<const std::uint8_t*>(k.data()), k.size()));
-    if (!id) impl_->damaged("publication set key is not 16 bytes");
-    if (!visit(*id)) return;
-  }
+void VersionStore::markUnpublished(Txn& txn, const MessageId& input) {
+  impl_->requireWrite(txn, "markUnpublished");
+  const std::optional<Applied> applied = findApplied(txn, input);
+  if (!applied)
+    fail(ErrorKind::kBug, "markUnpublished: input " + input.toHex() + " is not applied");
+  impl_->addOwed(txn, applied->seq, applied->seq);
 }
 
 std::optional<std::string> VersionStore::findMeta(Txn& txn, std::string_view name) const {
@@ -614,7 +705,10 @@ VersionStore::Stats VersionStore::stats() const {
     stats.heads = txn.entries(impl_->heads);
     stats.bases = txn.entries(impl_->bases);
     stats.applied = txn.entries(impl_->applied);
-    stats.unpublished = txn.entries(impl_->unpublished);
+    forEachUnpublished(txn, 0, [&](std::uint64_t) {
+      ++stats.unpublished;
+      return true;
+    });
   });
   return stats;
 }

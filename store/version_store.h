@@ -205,18 +205,23 @@ class VersionStore {
       Txn& txn, std::uint64_t after,
       const std::function<bool(std::uint64_t entity, const EntityName&)>& visit) const;
 
-  // The publication set: inputs whose outputs are committed but not yet confirmed by the
-  // transport. An input is marked in the transaction that appends its version (when it has
-  // outputs) and unmarked once the transport confirmed them. A duplicate of an unmarked input
-  // can be acked without replay; losing an unmarking only costs a re-emission.
-  void markUnpublished(Txn& txn, const MessageId& input);
+  // The publication set: the log records whose outputs are committed but not yet confirmed by
+  // the transport, kept as ranges of seqs. Every write transaction whose appends have outputs
+  // adds one range, from its first such record to its last (records between them without outputs
+  // are in it too: harmless, a duplicate of one replays to nothing); confirmations remove ranges.
+  // A duplicate of a record outside the set can be acked without replay; losing a confirmation
+  // only costs a re-emission; the insertion commits with the records.
+  bool isUnpublished(Txn& txn, std::uint64_t seq) const;
+  // Removes seqs first..last from the set (idempotent). Write transactions only.
+  void markPublished(Txn& txn, std::uint64_t first, std::uint64_t last);
+  // Calls `visit` for each seq in the set above `after`, ascending, until it returns false.
+  void forEachUnpublished(Txn& txn, std::uint64_t after,
+                          const std::function<bool(std::uint64_t seq)>& visit) const;
+  // The same, by input (the record its applied entry names; an unknown input is never in it):
+  // for tests and tools.
   bool isUnpublished(Txn& txn, const MessageId& input) const;
-  // Idempotent: unmarking an input that is not marked does nothing.
   void markPublished(Txn& txn, const MessageId& input);
-  // Calls `visit` for each input in the publication set in id order, starting after `after`
-  // (nullopt: from the first), until it returns false.
-  void forEachUnpublished(Txn& txn, const std::optional<MessageId>& after,
-                          const std::function<bool(const MessageId& input)>& visit) const;
+  void markUnpublished(Txn& txn, const MessageId& input);
 
   std::optional<std::string> findMeta(Txn& txn, std::string_view name) const;
   void putMeta(Txn& txn, std::string_view name, std::string_view value);
@@ -229,7 +234,7 @@ class VersionStore {
     std::uint64_t heads = 0;           // entities with a version
     std::uint64_t bases = 0;
     std::uint64_t applied = 0;
-    std::uint64_t unpublished = 0;
+    std::uint64_t unpublished = 0;  // seqs in the publication set
   };
   Stats stats() const;
 

@@ -58,7 +58,16 @@ struct VersionStore::Impl {
   LmdbEnv env;
   std::string endpoint;
   MDB_dbi meta = 0, entities = 0, entityNames = 0, log = 0, heads = 0, bases = 0, applied = 0,
-          unpublished = 0;
+          owed = 0;
+
+  // What the current write transaction appended (write() is serialised by LMDB's write lock, so
+  // one per store): the next seq once known, and the range of records with outputs, which
+  // becomes one entry of the publication set when the body returns.
+  struct Pending {
+    std::uint64_t nextSeq = 0;  // 0: not looked up yet
+    std::uint64_t owedFirst = 0, owedLast = 0;
+  } pending;
+  void addOwed(Txn& txn, std::uint64_t first, std::uint64_t last) const;
 
   [[noreturn]] void damaged(const std::string& what) const {
     fail(ErrorKind::kPermanent, env.file().string() + ": damaged version store: " + what);

@@ -8,7 +8,6 @@
 #include <charconv>
 #include <vector>
 
-#include "idem/envelope.capnp.h"
 #include "store/version_store_impl.h"
 
 namespace idem::store {
@@ -16,12 +15,6 @@ namespace idem::store {
 namespace {
 
 constexpr std::string_view kAppliedSweep = "retention-applied";
-
-MessageId inputIdOf(std::span<const std::byte> envelope) {
-  CanonicalReader reader(envelope, "recorded input envelope");
-  const auto id = reader.root<wire::Envelope>().getId();
-  return MessageId::fromBytes({id.begin(), id.size()}).value_or(MessageId{});
-}
 
 }  // namespace
 
@@ -46,7 +39,7 @@ PruneCounts VersionStore::prune(Txn& txn, const PruneLimits& limits, const State
     // processes sharing the store): the first young one ends the step. So does one whose outputs
     // are still owed; the owed-output sweep of its endpoint settles it.
     if (entry.recordedAtNs >= limits.historyBeforeNs) break;
-    if (entry.outputCount > 0 && isUnpublished(txn, inputIdOf(entry.input))) break;
+    if (entry.outputCount > 0 && isUnpublished(txn, record->seq)) break;
 
     const std::optional<Head> head = findHead(txn, record->entity);
     if (!head)

@@ -166,4 +166,68 @@ TEST_CASE("a format-1 store is refused with its format named and what to do", "[
   }
 }
 
+TEST_CASE("the publication set is one range per write and splits where a confirmation is missing",
+          "[store][format2]") {
+  TempDir dir;
+  store::VersionStore store(dir.path(), "counters");
+  std::vector<std::uint64_t> input(2, 7), state(1, 9);
+  const auto append = [&](store::Txn& txn, std::uint64_t entity, std::uint64_t version, int id,
+                          std::uint32_t outputs) {
+    store::HistoryEntry entry;
+    entry.handlerId = "h";
+    entry.outputCount = outputs;
+    entry.stateChanged = true;
+    entry.input = std::as_bytes(std::span(input));
+    return store.append(txn, entity, version, MessageId::forEdge("t", std::to_string(id)), entry,
+                        std::as_bytes(std::span(state)));
+  };
+  const auto owed = [&] {
+    std::vector<std::uint64_t> seqs;
+    store.read([&](store::Txn& txn) {
+      store.forEachUnpublished(txn, 0, [&](std::uint64_t seq) {
+        seqs.push_back(seq);
+        return true;
+      });
+    });
+    return seqs;
+  };
+  store.write([&](store::Txn& txn) {
+    const std::uint64_t a = store.createEntity(txn, "counter", "a");
+    const std::uint64_t b = store.createEntity(txn, "counter", "b");
+    CHECK(append(txn, a, 1, 1, 0) == 1);  // no outputs: before the range
+    CHECK(append(txn, b, 1, 2, 2) == 2);
+    CHECK(store.isUnpublished(txn, 2));   // the write's own range counts before it commits
+    CHECK(append(txn, a, 2, 3, 0) == 3);  // inside the range, harmlessly
+    CHECK(append(txn, b, 2, 4, 1) == 4);
+  });
+  CHECK(owed() == std::vector<std::uint64_t>{2, 3, 4});
+  CHECK(store.stats().unpublished == 3);
+  store.write([&](store::Txn& txn) {
+    CHECK(append(txn, 1, 3, 5, 1) == 5);
+    CHECK(append(txn, 1, 4, 6, 1) == 6);
+  });
+  CHECK(owed() == std::vector<std::uint64_t>{2, 3, 4, 5, 6});
+  // The transport confirmed everything but seq 3's and 5's outputs.
+  store.write([&](store::Txn& txn) {
+    store.markPublished(txn, 2, 2);
+    store.markPublished(txn, 4, 4);
+    store.markPublished(txn, 6, 6);
+  });
+  CHECK(owed() == std::vector<std::uint64_t>{3, 5});
+  store.read([&](store::Txn& txn) {
+    CHECK_FALSE(store.isUnpublished(txn, 1));
+    CHECK(store.isUnpublished(txn, 3));
+    CHECK_FALSE(store.isUnpublished(txn, 4));
+    CHECK(store.isUnpublished(txn, MessageId::forEdge("t", "5")));
+    CHECK_FALSE(store.isUnpublished(txn, MessageId::forEdge("t", "unknown")));
+  });
+  store.write([&](store::Txn& txn) {
+    store.markPublished(txn, 1, 100);
+    store.markUnpublished(txn, MessageId::forEdge("t", "4"));  // as a lost confirmation would
+  });
+  CHECK(owed() == std::vector<std::uint64_t>{4});
+  store.write([&](store::Txn& txn) { store.markPublished(txn, MessageId::forEdge("t", "4")); });
+  CHECK(owed().empty());
+}
+
 }  // namespace idem::test

@@ -278,8 +278,8 @@ class ExploreTransport : public Transport {
     store::VersionStore& store = *c.store;
     store.read([&](store::Txn& txn) {
       if (batch.empty()) {
-        store.forEachUnpublished(txn, std::nullopt, [&](const MessageId& id) {
-          h.add(id);
+        store.forEachUnpublished(txn, 0, [&](std::uint64_t seq) {
+          h.add(seq);
           return true;
         });
       }
@@ -596,8 +596,8 @@ Digest World::storeDigest(const std::string& endpoint) {
       }
     }
     h.add(std::string_view("unpublished"));
-    store.forEachUnpublished(txn, std::nullopt, [&](const MessageId& id) {
-      h.add(id);
+    store.forEachUnpublished(txn, 0, [&](std::uint64_t seq) {
+      h.add(seq);
       return true;
     });
   });
@@ -607,9 +607,9 @@ Digest World::storeDigest(const std::string& endpoint) {
 Digest World::pipelineDigest(const Consumer& c) {
   Hasher h;
   if (!c.pipeline) return h.digest();
-  for (const MessageId& id : c.pipeline->confirmedForTest()) h.add(id);
+  for (const std::uint64_t seq : c.pipeline->confirmedForTest()) h.add(seq);
   h.add(std::uint64_t{c.pipeline->owedSweepingForTest()});
-  if (const auto& cursor = c.pipeline->owedCursorForTest()) h.add(*cursor);
+  h.add(c.pipeline->owedCursorForTest());
   return h.digest();
 }
 
