@@ -25,9 +25,6 @@ namespace fs = std::filesystem;
 using idem::Bytes;
 
 std::string text(const Bytes& b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
-std::string text(kj::ArrayPtr<const capnp::word> w) {
-  return {reinterpret_cast<const char*>(w.begin()), w.size() * sizeof(capnp::word)};
-}
 
 void write(const fs::path& dir, const std::string& target, const std::vector<std::string>& seeds) {
   fs::create_directories(dir / target);
@@ -83,7 +80,7 @@ std::string logRecord(const Bytes& input, std::uint64_t version, bool withState)
   std::memcpy(out.data(), &seq, 8);
   idem::store::encodeLogRecord(
       std::span(reinterpret_cast<std::byte*>(out.data()) + 8, out.size() - 8),
-      {1, version, version == 1 ? 0 : 4}, entry, inline_);
+      {1, version, version == 1 ? std::uint64_t{0} : std::uint64_t{4}}, entry, inline_);
   return out;
 }
 
