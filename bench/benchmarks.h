@@ -44,10 +44,10 @@ Figures runIdemOverMemory(const Settings& settings,
                           bool horizonsZero = false);
 
 // End to end, trivial handler: the pipeline over MemoryTransport (store only) and over the
-// embedded bus (store + bus), against raw LMDB writing the same records in the same batches
-// (today's layout), against the raw append log (bench/raw_append_log.h) and against a bus-only
-// relay. Also returns the median bus throughput (messages/s).
-// busOnly: one idem run over the bus and nothing else (for profilers).
+// embedded bus (store + bus), against the raw append log (bench/raw_append_log.h), against raw
+// LMDB writing the records of store format 1 in the same batches, and against a bus-only relay.
+// Also returns the median bus throughput (messages/s). busOnly: one idem run over the bus and
+// nothing else (for profilers).
 std::vector<Row> runEndToEnd(const Settings& settings, double& busMessagesPerSecond,
                              bool busOnly = false);
 

@@ -1,6 +1,7 @@
 // End to end: the pipeline over MemoryTransport (store only) and over the embedded bus (store +
-// bus, sender and observer in other threads), beside raw LMDB writing the same records in the
-// same batches, the raw append log, and a bus-only relay (consume, publish, ack; no state).
+// bus, sender and observer in other threads), beside the raw append log, raw LMDB writing the
+// records of store format 1 in the same batches, and a bus-only relay (consume, publish, ack; no
+// state).
 #include <atomic>
 #include <exception>
 #include <mutex>
@@ -23,8 +24,8 @@ namespace idem::bench {
 
 namespace {
 
-// Sizes of the records idem writes per message, from a real envelope: the history value (a
-// canonical HistoryRecord holding the input envelope), the snapshot (canonical Counter) and the
+// Sizes of the records store format 1 wrote per message, from a real envelope: the history value
+// (a canonical HistoryRecord holding the input envelope), the snapshot (canonical Counter) and the
 // applied entry (16-byte id -> entity, version).
 struct RecordSizes {
   std::size_t history = 0;
@@ -102,8 +103,9 @@ Figures runIdemOverMemory(const Settings& s, std::map<std::string, std::uint64_t
 
 namespace {
 
-// Raw LMDB writing what idem writes per message (history + snapshot + applied, same key
-// layouts, same ids, same value sizes) in the same batch sizes: the physical limit of the store.
+// Raw LMDB writing what store format 1 wrote per message (history + snapshot + applied, same key
+// layouts, same ids, same value sizes) in the same batch sizes: the limit of that layout, kept
+// for comparison with the runs made before format 2.
 Figures rawStore(const Settings& s, const RecordSizes& sizes) {
   ScratchDir dir("e2e-raw");
   RawLmdb env(dir.path(), s.durable);
@@ -212,8 +214,8 @@ std::vector<Row> runEndToEnd(const Settings& s, double& busMessagesPerSecond, bo
                   .met = m.perSecond >= 0.6 * l.perSecond && m.perSecond >= 100'000,
                   .idemCost = m.cost,
                   .baselineCost = l.cost});
-  rows.push_back({.key = "store-only-vs-raw-same-layout",
-                  .name = "E2E store only (MemoryTransport) vs raw LMDB, same layout, " + shape,
+  rows.push_back({.key = "store-only-vs-raw-format1-layout",
+                  .name = "E2E store only (MemoryTransport) vs raw LMDB, format-1 layout, " + shape,
                   .idem = m.perSecond,
                   .baseline = w.perSecond,
                   .unit = "msg/s",
@@ -221,15 +223,15 @@ std::vector<Row> runEndToEnd(const Settings& s, double& busMessagesPerSecond, bo
                   .baselineText = rawText,
                   .idemCost = m.cost,
                   .baselineCost = w.cost});
-  rows.push_back({.key = "bus-vs-raw-same-layout",
-                  .name = "E2E embedded bus (send -> output observed) vs raw LMDB, " + shape,
+  rows.push_back({.key = "bus-vs-append-log",
+                  .name = "E2E embedded bus (send -> output observed) vs raw append log, " + shape,
                   .idem = b.perSecond,
-                  .baseline = w.perSecond,
+                  .baseline = l.perSecond,
                   .unit = "msg/s",
                   .idemText = describe(b, "msg/s", "e2e"),
-                  .baselineText = rawText,
+                  .baselineText = logText,
                   .target = ">= 0.5x raw, >= 40,000/s",
-                  .met = b.perSecond >= 0.5 * w.perSecond && b.perSecond >= 40'000});
+                  .met = b.perSecond >= 0.5 * l.perSecond && b.perSecond >= 40'000});
   rows.push_back({.key = "bus-vs-relay",
                   .name = "E2E embedded bus vs bus-only relay (no store), " + shape,
                   .idem = b.perSecond,
