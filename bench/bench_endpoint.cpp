@@ -50,6 +50,12 @@ Outbound incrementOutbound(std::uint64_t seq, std::uint64_t entity, std::string_
                       incrementEnvelope(seq, entity, salt));
 }
 
+std::size_t counterStateBytes(std::uint64_t value) {
+  capnp::MallocMessageBuilder state(kBuilderFirstSegmentWords);
+  state.initRoot<Counter>().setValue(value);
+  return canonicalOf(state.getRoot<Counter>().asReader()).size() * sizeof(capnp::word);
+}
+
 std::uint64_t countedSeq(std::span<const std::byte> envelope) {
   CanonicalReader outer(envelope, "envelope");
   auto payload = outer.root<wire::Envelope>().getPayload();

@@ -36,6 +36,9 @@ std::string entityKey(std::uint64_t entity);
 // The Outbound of incrementEnvelope() for Transport::publish().
 Outbound incrementOutbound(std::uint64_t seq, std::uint64_t entity, std::string_view salt = "");
 
+// Bytes of a counter's canonical state (Counter{value}): what idem stores as a snapshot or head.
+std::size_t counterStateBytes(std::uint64_t value = 12345);
+
 // The seq of a Counted output envelope (canonical envelope bytes). Throws idem::Error
 // (permanent) on bytes that are not a Counted envelope.
 std::uint64_t countedSeq(std::span<const std::byte> envelope);

@@ -5,10 +5,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "bench/harness.h"
+#include "bench/report.h"
 
 namespace idem::bench {
 
@@ -21,24 +23,31 @@ struct Settings {
   bool smoke = false;  // tiny counts, one run: checks that every benchmark still works
 };
 
-// Throughput figures of one run: messages/s and per-message latency percentiles.
+// Throughput figures of one run: messages/s, per-message latency percentiles and, for the
+// store-only runs, what the store's commits cost over the timed part (StoreMeter).
 struct Figures {
   double perSecond = 0;
   double p50Ms = 0;
   double p99Ms = 0;
+  std::optional<StoreCost> cost;
 };
+// Medians of each figure; the cost's when every run has one.
 Figures medianOf(const std::vector<Figures>& runs);
 
 // One run of the counter endpoint over MemoryTransport (store only): settings.entities warm-up
 // messages, then settings.messages timed ones, batch by batch. When `liveBytes` is given, it
 // receives the bytes in the store's pages per named database (and "total") after the run.
+// horizonsZero: retention with both horizons 0 (whatever was confirmed published may go at
+// once) instead of the defaults.
 Figures runIdemOverMemory(const Settings& settings,
-                          std::map<std::string, std::uint64_t>* liveBytes = nullptr);
+                          std::map<std::string, std::uint64_t>* liveBytes = nullptr,
+                          bool horizonsZero = false);
 
 // End to end, trivial handler: the pipeline over MemoryTransport (store only) and over the
-// embedded bus (store + bus), against raw LMDB writing the same records in the same batches,
-// and against a bus-only relay. Also returns the median bus throughput (messages/s).
-// busOnly: one idem run over the bus and nothing else (for profilers).
+// embedded bus (store + bus), against the raw append log (bench/raw_append_log.h), against raw
+// LMDB writing the records of store format 1 in the same batches, and against a bus-only relay.
+// Also returns the median bus throughput (messages/s). busOnly: one idem run over the bus and
+// nothing else (for profilers).
 std::vector<Row> runEndToEnd(const Settings& settings, double& busMessagesPerSecond,
                              bool busOnly = false);
 
@@ -46,7 +55,8 @@ std::vector<Row> runEndToEnd(const Settings& settings, double& busMessagesPerSec
 std::vector<Row> runLatencyUnderLoad(const Settings& settings, double maxMessagesPerSecond,
                                      double fraction = 0.5);
 
-// idem against an outbox strategy on LMDB: throughput and bytes stored per message.
+// idem against two outbox strategies on LMDB, classic and tuned (bench/outbox.h): throughput,
+// and live bytes stored per message at the default retention horizons and at horizons 0.
 std::vector<Row> runOutbox(const Settings& settings);
 
 // Duplicates 1, 100, 10,000 versions behind the head against first processing.

@@ -1,13 +1,13 @@
-// Harness: percentiles, scratch directories and the table.
+// Harness: percentiles, scratch directories, the fsync rate and number formatting.
 #include "bench/harness.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <iostream>
-#include <sstream>
+#include <stdexcept>
 
 namespace idem::bench {
 
@@ -57,33 +57,25 @@ std::string fixed(double value, int decimals) {
   return buf;
 }
 
-void printTable(const std::string& heading, const std::vector<Row>& rows) {
-  std::vector<std::string> header = {"row", "idem", "baseline", "ratio", "target", "verdict"};
-  std::vector<std::vector<std::string>> cells;
-  for (const Row& r : rows) {
-    cells.push_back({r.name, r.idem, r.baseline, r.ratio == 0 ? "-" : fixed(r.ratio, 2) + "x",
-                     r.target, r.verdict});
+double fsyncRate(const std::filesystem::path& dir, std::chrono::milliseconds duration) {
+  const std::filesystem::path file = dir / "fsync-rate";
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("fsyncRate: cannot create " + file.string());
+  const std::vector<char> page(4096, 'f');
+  std::uint64_t syncs = 0;
+  const auto start = Clock::now();
+  bool failed = false;
+  while (!failed && Clock::now() - start < duration) {
+    failed = ::pwrite(fd, page.data(), page.size(), 0) != static_cast<ssize_t>(page.size()) ||
+             ::fdatasync(fd) != 0;
+    ++syncs;
   }
-  std::vector<std::size_t> width(header.size());
-  for (std::size_t c = 0; c < header.size(); ++c) {
-    width[c] = header[c].size();
-    for (const auto& line : cells) width[c] = std::max(width[c], line[c].size());
-  }
-  auto printLine = [&](const std::vector<std::string>& line) {
-    std::ostringstream out;
-    out << "|";
-    for (std::size_t c = 0; c < line.size(); ++c) {
-      out << " " << line[c] << std::string(width[c] - line[c].size(), ' ') << " |";
-    }
-    std::cout << out.str() << "\n";
-  };
-  std::cout << "\n" << heading << "\n\n";
-  printLine(header);
-  std::vector<std::string> rule;
-  for (std::size_t w : width) rule.push_back(std::string(w, '-'));
-  printLine(rule);
-  for (const auto& line : cells) printLine(line);
-  std::cout << std::flush;
+  const double seconds = secondsSince(start);
+  ::close(fd);
+  std::error_code ignored;
+  std::filesystem::remove(file, ignored);
+  if (failed) throw std::runtime_error("fsyncRate: cannot write " + file.string());
+  return static_cast<double>(syncs) / seconds;
 }
 
 }  // namespace idem::bench

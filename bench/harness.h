@@ -1,5 +1,5 @@
-// Harness: timing, percentiles, medians of repeated runs, scratch directories and the one table
-// every benchmark prints its rows into (idem beside its baseline, measured in the same run).
+// Harness: timing, percentiles, medians of repeated runs, scratch directories, the disk's fsync
+// rate and number formatting. The rows and the table are bench/report.h.
 #pragma once
 
 #include <algorithm>
@@ -44,19 +44,10 @@ class ScratchDir {
 // Total size of the regular files under `dir` (apparent size; LMDB files are sparse-free here).
 std::uintmax_t directoryBytes(const std::filesystem::path& dir);
 
-// One line of the table: what idem measured, what its baseline measured in the same run, the
-// ratio idem/baseline (or baseline/idem when lower is better), and the target with its verdict.
-struct Row {
-  std::string name;
-  std::string idem;      // e.g. "41,200 msg/s  p50 3.1 ms  p99 7.9 ms"
-  std::string baseline;  // e.g. "raw LMDB 80,500 rec/s"
-  double ratio = 0;      // 0: no ratio (printed as "-")
-  std::string target;    // e.g. ">= 0.5x and >= 40k/s"
-  std::string verdict;   // "met", "NOT met", "n/a", "not implemented"
-};
-
-// Prints `rows` as one aligned table on stdout, with a heading naming how it was measured.
-void printTable(const std::string& heading, const std::vector<Row>& rows);
+// Synced 4 KiB writes per second on the filesystem of `dir`: pwrite() of one page at offset 0 of a
+// scratch file and fdatasync(), repeated for `duration` (a commit's data sync, without LMDB). The
+// file is removed afterwards. Throws std::runtime_error when the file cannot be written.
+double fsyncRate(const std::filesystem::path& dir, std::chrono::milliseconds duration);
 
 // "12,345" style thousands separators for throughput figures.
 std::string thousands(double value);

@@ -91,7 +91,8 @@ void rawRelay(const std::string& url, std::size_t batch, const std::stop_token& 
 }
 
 Figures figuresOf(const BusRun& run) {
-  return {run.perSecond, percentile(run.latenciesMs, 50), percentile(run.latenciesMs, 99)};
+  return {run.perSecond, percentile(run.latenciesMs, 50), percentile(run.latenciesMs, 99),
+          std::nullopt};
 }
 
 Figures idemOverNats(const Settings& s) {
@@ -133,12 +134,17 @@ std::vector<Row> runNats(const Settings& s) {
     raw.push_back(rawRelayOverNats(s));
   }
   const Figures i = medianOf(idem), r = medianOf(raw);
-  const double ratio = i.perSecond / r.perSecond;
-  return {{"NATS end to end (send -> output observed), " + std::to_string(s.entities) +
-               " entities, batch " + std::to_string(s.batch) +
-               (s.durable ? ", store durable" : ", store NOT durable"),
-           describe(i), "raw nats.c relay " + describe(r), ratio, ">= 0.6x",
-           ratio >= 0.6 ? "met" : "NOT met"}};
+  return {{.key = "nats-vs-relay",
+           .name = "NATS end to end (send -> output observed), " + std::to_string(s.entities) +
+                   " entities, batch " + std::to_string(s.batch) +
+                   (s.durable ? ", store durable" : ", store NOT durable"),
+           .idem = i.perSecond,
+           .baseline = r.perSecond,
+           .unit = "msg/s",
+           .idemText = describe(i),
+           .baselineText = "raw nats.c relay " + describe(r),
+           .target = ">= 0.6x",
+           .met = i.perSecond >= 0.6 * r.perSecond}};
 }
 
 }  // namespace idem::bench

@@ -24,6 +24,12 @@ RawLmdb::RawLmdb(const std::filesystem::path& dir, bool durable, std::size_t map
 
 RawLmdb::~RawLmdb() { mdb_env_close(env_); }
 
+unsigned RawLmdb::flags() const {
+  unsigned flags = 0;
+  checkMdb(mdb_env_get_flags(env_, &flags), "mdb_env_get_flags");
+  return flags;
+}
+
 MDB_dbi RawLmdb::db(const char* name) {
   MDB_dbi dbi = 0;
   write([&](MDB_txn* txn) { checkMdb(mdb_dbi_open(txn, name, MDB_CREATE, &dbi), "mdb_dbi_open"); });

@@ -39,6 +39,8 @@ class RawLmdb {
   std::map<std::string, std::uint64_t> pageBytes();
 
   MDB_env* raw() const { return env_; }
+  // The environment's flags (mdb_env_get_flags), e.g. MDB_NOSYNC when not durable.
+  unsigned flags() const;
 
  private:
   MDB_env* env_ = nullptr;

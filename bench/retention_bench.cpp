@@ -65,22 +65,24 @@ std::vector<Row> runRetention(const Settings& s, std::uint64_t small, std::uint6
   const StoreSize atLarge = measure();
   const double seconds = secondsSince(start);
 
-  const double ratio =
-      static_cast<double>(atLarge.usedBytes) / static_cast<double>(atSmall.usedBytes);
   const double fileRatio =
       static_cast<double>(atLarge.fileBytes) / static_cast<double>(atSmall.fileBytes);
   Row row;
-  row.name = "Retention: store size after " + thousands(static_cast<double>(large)) + " vs " +
-             thousands(static_cast<double>(small)) + " messages, " + std::to_string(s.entities) +
-             " entities, horizons 0, not durable";
-  row.idem = thousands(static_cast<double>(large)) + ": used " + megabytes(atLarge.usedBytes) +
-             " MB, file " + megabytes(atLarge.fileBytes) + " MB (file " + fixed(fileRatio, 2) +
-             "x; " + thousands(static_cast<double>(large) / seconds) + " msg/s overall)";
-  row.baseline = thousands(static_cast<double>(small)) + ": used " + megabytes(atSmall.usedBytes) +
-                 " MB, file " + megabytes(atSmall.fileBytes) + " MB";
-  row.ratio = ratio;
+  row.key = "retention-growth";
+  row.name = "Retention: store size (used) after " + thousands(static_cast<double>(large)) +
+             " vs " + thousands(static_cast<double>(small)) + " messages, " +
+             std::to_string(s.entities) + " entities, horizons 0, not durable";
+  row.idem = static_cast<double>(atLarge.usedBytes);
+  row.baseline = static_cast<double>(atSmall.usedBytes);
+  row.unit = "B";
+  row.idemText = thousands(static_cast<double>(large)) + ": used " + megabytes(atLarge.usedBytes) +
+                 " MB, file " + megabytes(atLarge.fileBytes) + " MB (file " + fixed(fileRatio, 2) +
+                 "x; " + thousands(static_cast<double>(large) / seconds) + " msg/s overall)";
+  row.baselineText = thousands(static_cast<double>(small)) + ": used " +
+                     megabytes(atSmall.usedBytes) + " MB, file " + megabytes(atSmall.fileBytes) +
+                     " MB";
   row.target = "<= 2x (used and file)";
-  row.verdict = ratio <= 2 && fileRatio <= 2 ? "met" : "NOT met";
+  row.met = atLarge.usedBytes <= 2 * atSmall.usedBytes && fileRatio <= 2;
   return {row};
 }
 
