@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "idem/error.h"
+#include "store/little_endian.h"
 
 namespace idem::store {
 
@@ -14,19 +15,6 @@ constexpr std::uint8_t kStateChanged = 1;
 constexpr std::uint8_t kHasState = 2;
 
 constexpr std::size_t pad8(std::size_t n) { return (n + 7) & ~std::size_t{7}; }
-
-template <typename T>
-void putLe(std::byte* out, T value) {
-  auto v = static_cast<std::uint64_t>(value);
-  for (std::size_t i = 0; i < sizeof(T); ++i, v >>= 8) out[i] = static_cast<std::byte>(v & 0xff);
-}
-
-template <typename T>
-T getLe(const std::byte* in) {
-  std::uint64_t v = 0;
-  for (std::size_t i = sizeof(T); i-- > 0;) v = (v << 8) | std::to_integer<std::uint64_t>(in[i]);
-  return static_cast<T>(v);
-}
 
 }  // namespace
 

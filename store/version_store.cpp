@@ -48,6 +48,7 @@
 
 #include "idem/canonical.h"
 #include "idem/error.h"
+#include "store/little_endian.h"
 #include "store/lmdb_env.h"
 #include "store/log_record.h"
 #include "store/version_store_impl.h"
@@ -128,19 +129,6 @@ namespace {
   fail(ErrorKind::kPermanent, file.string() + " is not an idem version store of format " +
                                   std::string(kFormat) + " (format: '" + format.value_or("none") +
                                   "')");
-}
-
-template <typename T>
-void putLe(std::byte* out, T value) {
-  auto v = static_cast<std::uint64_t>(value);
-  for (std::size_t i = 0; i < sizeof(T); ++i, v >>= 8) out[i] = static_cast<std::byte>(v & 0xff);
-}
-
-template <typename T>
-T getLe(const std::byte* in) {
-  std::uint64_t v = 0;
-  for (std::size_t i = sizeof(T); i-- > 0;) v = (v << 8) | std::to_integer<std::uint64_t>(in[i]);
-  return static_cast<T>(v);
 }
 
 constexpr std::size_t kHeadBytes = 24;  // version seq stateBytes zero
