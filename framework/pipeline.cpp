@@ -418,8 +418,14 @@ void Pipeline::handleNew(store::Txn& txn, Item& item) {
   DecodedInput& in = *item.input;
   const RegisteredHandler& handler = in.handler();
   auto entity = store_.findEntity(txn, handler.entityType, in.entityKey());
-  const std::uint64_t head = entity ? store_.headVersion(txn, *entity) : 0;
-  LoadedState state = entity ? loader_.load(txn, *entity, head) : LoadedState();
+  // One head lookup: its version and its state (kept with the head, so no fold runs).
+  const std::optional<store::Head> current = entity ? store_.findHead(txn, *entity) : std::nullopt;
+  const std::uint64_t head = current ? current->version : 0;
+  const LoadedState state = current
+                                ? LoadedState(kj::ArrayPtr<const capnp::word>(
+                                      reinterpret_cast<const capnp::word*>(current->state.data()),
+                                      current->state.size() / sizeof(capnp::word)))
+                                : LoadedState();
 
   RunInput run{&handler,      handlers_.endpointName(), in.entityKey(),
                in.envelope(), in.payloadWords(),        nowNs()};

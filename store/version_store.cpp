@@ -123,7 +123,7 @@ namespace {
     fail(ErrorKind::kPermanent,
          file.string() + " is an idem version store of format 1 (" + std::string(kFormat1) +
              "); this idem reads format 2 only and does not convert stores. Format 1 was "
-             "written by idem before 0.2, which had no deployments to migrate: process or drain "
+             "written by earlier builds of idem, which had no deployments to migrate: drain "
              "what it holds with that version, then remove the directory and start afresh.");
   }
   fail(ErrorKind::kPermanent, file.string() + " is not an idem version store of format " +
@@ -507,20 +507,23 @@ std::uint64_t VersionStore::append(Txn& txn, std::uint64_t entity, std::uint64_t
 
   // Pointers into the map are valid only until the next write: what is needed of the current
   // head's state is copied now.
-  std::vector<std::byte> kept;
-  if (head && (!state || head->seq <= s.prunedThrough(txn))) {
-    kept.assign(head->state.begin(), head->state.end());
-  }
-
-  // The next sequence number: above every record, pruned ones included.
-  const std::uint64_t through = s.prunedThrough(txn);
+  // Once per write transaction: the pruned front and the next seq (above every record, pruned
+  // ones included).
   if (s.pending.nextSeq == 0) {
-    s.pending.nextSeq = through + 1;
+    s.pending.prunedThrough = s.prunedThrough(txn);
+    s.pending.nextSeq = s.pending.prunedThrough + 1;
     Cursor cursor(txn, s.log);
     if (cursor.move(MDB_LAST)) {
       s.pending.nextSeq = std::max(s.pending.nextSeq, getBe64(cursor.key().data()) + 1);
     }
   }
+  const std::uint64_t through = s.pending.prunedThrough;
+
+  std::vector<std::byte> kept;
+  if (head && (!state || head->seq <= through)) {
+    kept.assign(head->state.begin(), head->state.end());
+  }
+
   const std::uint64_t seq = s.pending.nextSeq++;
 
   std::array<std::byte, 32> appliedValue;

@@ -64,7 +64,8 @@ struct VersionStore::Impl {
   // one per store): the next seq once known, and the range of records with outputs, which
   // becomes one entry of the publication set when the body returns.
   struct Pending {
-    std::uint64_t nextSeq = 0;  // 0: not looked up yet
+    std::uint64_t nextSeq = 0;  // 0: not looked up yet (then prunedThrough is not either)
+    std::uint64_t prunedThrough = 0;
     std::uint64_t owedFirst = 0, owedLast = 0;
   } pending;
   void addOwed(Txn& txn, std::uint64_t first, std::uint64_t last) const;

@@ -73,7 +73,10 @@ PruneCounts VersionStore::prune(Txn& txn, const PruneLimits& limits, const State
     through = record->seq;
     ++counts.versions;
   }
-  if (through != before) putMeta(txn, "log-pruned-through", std::to_string(through));
+  if (through != before) {
+    putMeta(txn, "log-pruned-through", std::to_string(through));
+    if (s.pending.nextSeq != 0) s.pending.prunedThrough = through;  // appends may follow
+  }
 
   // --- applied index: key order, wrapping around ------------------------------------------
   std::vector<Key16> expired;
