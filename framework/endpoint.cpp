@@ -8,6 +8,7 @@
 
 #include "framework/pipeline.h"
 #include "idem/error.h"
+#include "store/lmdb_env.h"
 #include "store/version_store.h"
 
 namespace idem {
@@ -91,6 +92,10 @@ std::size_t Endpoint::processBatch() {
   } else {
     impl_->pipeline.process(batch);
   }
+  const store::LmdbCounters costs = impl_->store.counters();
+  impl_->stats.storeCommits = costs.commits;
+  impl_->stats.storeSyncs = costs.syncs;
+  impl_->stats.storePagesWritten = costs.pagesWritten;
   std::lock_guard lock(impl_->statsLock);
   impl_->statsSnapshot = impl_->stats;
   return batch.size();

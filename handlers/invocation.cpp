@@ -49,11 +49,7 @@ Digest digestOf(const std::vector<Outbound>& messages) {
 Invocation::Invocation(const InputFacts& facts)
     : facts_(facts),
       correlationId_(facts.correlationId.isZero() ? facts.inputId : facts.correlationId),
-      context_(*this) {
-  IdHash seed("idem.random.v1");
-  seed.addId(facts.inputId);
-  randomState_ = seed.finishU64();
-}
+      context_(*this) {}
 
 Emitted Invocation::finish() {
   Emitted emitted;
@@ -101,7 +97,13 @@ TimePoint Context::now() const {
 
 std::uint64_t Context::random() {
   // splitmix64: a fixed, documented generator, so that the stream is reproducible anywhere.
-  std::uint64_t z = (invocation_.randomState_ += 0x9E3779B97F4A7C15ULL);
+  std::optional<std::uint64_t>& state = invocation_.randomState_;
+  if (!state) {
+    detail::IdHash seed("idem.random.v1");
+    seed.addId(invocation_.facts_.inputId);
+    state = seed.finishU64();
+  }
+  std::uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);

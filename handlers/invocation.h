@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,7 +65,9 @@ class Invocation {
 
   InputFacts facts_;
   MessageId correlationId_;
-  std::uint64_t randomState_ = 0;
+  // Seeded from the input id on the first Context::random() call: most handlers never ask, and
+  // the seed is a BLAKE2b of its own.
+  std::optional<std::uint64_t> randomState_;
   std::uint64_t newIdCount_ = 0;
   std::vector<Output> outputs_;
   Context context_;

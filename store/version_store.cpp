@@ -242,6 +242,8 @@ VersionStore::~VersionStore() = default;
 
 const std::filesystem::path& VersionStore::directory() const { return impl_->env.directory(); }
 
+LmdbCounters VersionStore::counters() const noexcept { return impl_->env.counters(); }
+
 const std::string& VersionStore::endpointName() const { return impl_->endpoint; }
 
 void VersionStore::write(const std::function<void(Txn&)>& body) {

@@ -22,6 +22,7 @@
 namespace idem::store {
 
 class Txn;  // a read or write transaction; only the store can create one
+struct LmdbCounters;
 
 // The format this code reads and writes (meta "format", idem-store.json).
 inline constexpr std::string_view kVersionStoreFormat = "idem.version-store/2";
@@ -130,6 +131,9 @@ class VersionStore {
   VersionStore& operator=(const VersionStore&) = delete;
 
   const std::filesystem::path& directory() const;
+  // What this object's write transactions cost so far (LmdbCounters: commits, syncs, pages).
+  // Thread-safe.
+  LmdbCounters counters() const noexcept;
   // The endpoint the store belongs to (meta "endpoint").
   const std::string& endpointName() const;
 

@@ -92,6 +92,13 @@ struct EndpointStats {
   // Versions whose outputs this endpoint re-emitted on its own after opening its store: their
   // confirmation had been lost (Pipeline::reemitOwed, docs/guarantees.md).
   std::uint64_t reemittedOwed = 0;
+  // What the endpoint's store writes cost, as its LMDB environment counted them since the
+  // endpoint opened it (docs/benchmarks.md "Store costs"): write transactions committed that
+  // changed something, flushes to stable storage they waited for (2 per commit when durable, 0
+  // when not), and pages (of the environment's page size) handed to the kernel.
+  std::uint64_t storeCommits = 0;
+  std::uint64_t storeSyncs = 0;
+  std::uint64_t storePagesWritten = 0;
 };
 
 class Endpoint {
