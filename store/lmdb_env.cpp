@@ -1,9 +1,6 @@
 // LmdbEnv: opening, transactions, map growth, and the one place mdb_* return codes become errors.
 #include "store/lmdb_env.h"
 
-#include <fcntl.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +11,8 @@
 #include <system_error>
 
 #include "idem/error.h"
+#include "store/commit_meter.h"
+#include "store/lmdb_reachability.h"
 
 namespace idem::store {
 
@@ -22,156 +21,10 @@ namespace {
 // LMDB's pages are at least 4 KiB here; a valid file holds two meta pages before anything else.
 constexpr std::uintmax_t kMinValidFileBytes = 2 * 4096;
 
-// The SIGBUS guard of pagesReachable(): set only on the thread walking, for the walk's duration.
-thread_local sigjmp_buf* tWalkGuard = nullptr;
-
-void onWalkSigbus(int signal) {
-  if (tWalkGuard != nullptr) siglongjmp(*tWalkGuard, 1);
-  ::signal(signal, SIG_DFL);  // not ours: die of it as if no handler were installed
-  ::raise(signal);
-}
-
-// Reads every page LMDB can reach: the free-page tree, the main tree, every named database and
-// every value's last byte (overflow pages). Returns false when a page lies past the end of the
-// file (touching it raises SIGBUS, caught here). Only called when the file is shorter than the
-// last page the newest meta page names, which LMDB can leave legitimately when the pages at the
-// end were freed in the transaction that allocated them (never written, but counted).
-bool pagesReachable(MDB_env* env) {
-  struct sigaction guard {};
-  struct sigaction previous {};
-  guard.sa_handler = onWalkSigbus;
-  sigemptyset(&guard.sa_mask);
-  ::sigaction(SIGBUS, &guard, &previous);
-  MDB_txn* txn = nullptr;
-  MDB_cursor* cursor = nullptr;
-  sigjmp_buf jump;
-  volatile bool reachable = true;
-  if (sigsetjmp(jump, 1) == 0) {
-    tWalkGuard = &jump;
-    auto walk = [&](MDB_dbi dbi, auto&& each) {
-      if (mdb_cursor_open(txn, dbi, &cursor) != MDB_SUCCESS) return;
-      MDB_val key{};
-      MDB_val value{};
-      for (int rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST); rc == MDB_SUCCESS;
-           rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
-        if (value.mv_size > 0) {
-          [[maybe_unused]] volatile char last =
-              static_cast<const char*>(value.mv_data)[value.mv_size - 1];
-        }
-        each(key);
-      }
-      mdb_cursor_close(cursor);
-      cursor = nullptr;
-    };
-    if (mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == MDB_SUCCESS) {
-      walk(0, [](const MDB_val&) {});  // 0: LMDB's free-page tree (as mdb_stat -f reads it)
-      MDB_dbi mainDb = 0;
-      if (mdb_dbi_open(txn, nullptr, 0, &mainDb) == MDB_SUCCESS) {
-        // No heap here: a siglongjmp out of the walk must not leak.
-        char names[32][128] = {};
-        int count = 0;
-        walk(mainDb, [&](const MDB_val& key) {
-          if (count < 32 && key.mv_size < sizeof names[0]) {
-            std::memcpy(names[count++], key.mv_data, key.mv_size);
-          }
-        });
-        for (int i = 0; i < count; ++i) {
-          MDB_dbi dbi = 0;
-          if (mdb_dbi_open(txn, names[i], 0, &dbi) == MDB_SUCCESS) walk(dbi, [](auto&) {});
-        }
-      }
-    }
-  } else {
-    reachable = false;
-  }
-  tWalkGuard = nullptr;
-  if (cursor != nullptr) mdb_cursor_close(cursor);
-  if (txn != nullptr) mdb_txn_abort(txn);
-  ::sigaction(SIGBUS, &previous, nullptr);
-  return reachable;
-}
-
-// Bytes the calling thread has passed to write calls so far ("wchar" of /proc/thread-self/io), or
-// nullopt when that cannot be read. The file stays open per thread: a pread() of it costs ~3 us,
-// opening it ~12 us more. Reopened when the thread id changes (a child forked by this thread
-// inherits the descriptor of its parent's thread).
-class ThreadWrites {
- public:
-  ThreadWrites() = default;
-  ~ThreadWrites() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  ThreadWrites(const ThreadWrites&) = delete;
-  ThreadWrites& operator=(const ThreadWrites&) = delete;
-
-  std::optional<std::uint64_t> bytes() noexcept {
-    const pid_t tid = ::gettid();
-    if (tid != tid_) {
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = ::open("/proc/thread-self/io", O_RDONLY | O_CLOEXEC);
-      tid_ = tid;
-    }
-    if (fd_ < 0) return std::nullopt;
-    char text[512];
-    const ssize_t n = ::pread(fd_, text, sizeof text - 1, 0);
-    if (n <= 0) return std::nullopt;
-    text[n] = '\0';
-    const char* field = std::strstr(text, "wchar:");
-    if (field == nullptr) return std::nullopt;
-    return std::strtoull(field + std::strlen("wchar:"), nullptr, 10);
-  }
-
- private:
-  int fd_ = -1;
-  pid_t tid_ = 0;
-};
-
-thread_local ThreadWrites tThreadWrites;
-
-// Measures one write commit for LmdbCounters: created just before mdb_txn_commit, finish() just
-// after it succeeded, on the same thread.
-class CommitMeter {
- public:
-  CommitMeter(MDB_env* env, MDB_txn* txn) noexcept
-      : env_(env), id_(mdb_txn_id(txn)), writtenBefore_(tThreadWrites.bytes()) {
-    mdb_env_get_flags(env, &flags_);
-  }
-
-  LmdbCounters finish() const noexcept {
-    const std::optional<std::uint64_t> writtenAfter = tThreadWrites.bytes();
-    MDB_envinfo info{};
-    mdb_env_info(env_, &info);
-    // A transaction that changed nothing leaves the newest meta page at the previous id.
-    if (info.me_last_txnid < id_) return {};
-    LmdbCounters cost;
-    cost.commits = 1;
-    cost.syncs = syncsPerCommit(flags_);
-    MDB_stat stat{};
-    mdb_env_stat(env_, &stat);
-    if (writtenBefore_ && writtenAfter && *writtenAfter >= *writtenBefore_ && stat.ms_psize > 0) {
-      cost.pagesWritten = (*writtenAfter - *writtenBefore_) / stat.ms_psize;
-    }
-    return cost;
-  }
-
- private:
-  MDB_env* env_;
-  std::size_t id_;
-  unsigned flags_ = 0;
-  std::optional<std::uint64_t> writtenBefore_;
-};
-
 MDB_val toVal(Bytes b) { return MDB_val{b.size(), const_cast<std::byte*>(b.data())}; }
 Bytes fromVal(const MDB_val& v) { return {static_cast<const std::byte*>(v.mv_data), v.mv_size}; }
 
 }  // namespace
-
-unsigned syncsPerCommit(unsigned envFlags) noexcept {
-  if ((envFlags & MDB_NOSYNC) != 0) return 0;
-  // Under MDB_WRITEMAP with MDB_MAPASYNC both flushes are asynchronous msync() calls.
-  if ((envFlags & MDB_WRITEMAP) != 0 && (envFlags & MDB_MAPASYNC) != 0) return 0;
-  return (envFlags & MDB_NOMETASYNC) != 0 ? 1 : 2;
-}
 
 void throwMdbError(int rc, std::string_view call, const std::filesystem::path& file) {
   const std::string where = file.string();
