@@ -38,6 +38,10 @@ class ChainRun {
     // A process may also end by itself with exit code 1 (an endpoint that stopped loudly, e.g.
     // on a poisoned environment after a disk fault); runUntilDrained() restarts it too.
     bool processesMayStop = false;
+    // NATS only: processes run with `--partitions auto` (fenced owners with changelogs), each
+    // with a workspace of its own (its own "disk": DIR/members/<name>); the oracles then check
+    // the stores restored from the changelogs, the partitions' state of record.
+    bool partitionGroups = false;
   };
   explicit ChainRun(Options options);
   ~ChainRun();
@@ -61,6 +65,23 @@ class ChainRun {
   // SIGKILLs process `name` and starts it again at once (without its crash environment).
   void killAndRestart(const std::string& name);
   std::vector<std::string> processNames() const;
+  // partitionGroups: SIGKILLs process `name`, deletes its workspace (a lost disk) and starts it
+  // again at once with an empty one.
+  void killAndWipe(const std::string& name);
+  // SIGSTOP / SIGCONT process `name` (a stalled owner).
+  void pause(const std::string& name);
+  void resume(const std::string& name);
+  // partitionGroups: the owner of partition `partition` of `endpoint` in the owner bucket, as
+  // "<epoch> <member>" ("" when none).
+  std::string ownerOf(const std::string& endpoint, std::uint32_t partition);
+  // partitionGroups: every message of the changelog of `endpoint`'s partition, oldest first.
+  struct ChangelogMessage {
+    std::uint64_t sequence = 0;
+    std::uint64_t epoch = 0;
+    std::string member;
+    std::string kind;
+  };
+  std::vector<ChangelogMessage> changelogOf(const std::string& endpoint, std::uint32_t partition);
 
   // Records copies and restarts processes that died; calls `tick` each round (chaos) until it
   // returns false, then waits until every queue is empty. FAILs after `deadline` (O8).
@@ -98,7 +119,10 @@ class ChainRun {
   void record();
   bool drained();
   std::vector<std::pair<std::string, Bytes>> ackedInputs();
-  std::vector<std::string> argvFor(const Process& process) const;
+  std::vector<std::string> argvFor(const std::string& name, const Process& process) const;
+  // partitionGroups: restores every partition of a, b and c from its changelog into
+  // DIR/restored (what storesOf() returns then).
+  void restoreChangelogs();
 
   Options options_;
   TempDir dir_;
