@@ -86,8 +86,13 @@ ChainRun::ChainRun(Options options)
       workspace_(dir_.path()),
       supervisor_(dir_.path() / "logs") {
   if (options_.bus == Bus::kNats) {
-    natsServer_ = std::make_unique<NatsServer>();
-    NatsTransportOptions o = natsOptionsFor(natsServer_->url());
+    if (options_.cluster) {
+      cluster_ = std::make_unique<NatsCluster>();
+    } else {
+      natsServer_ = std::make_unique<NatsServer>();
+    }
+    NatsTransportOptions o = natsOptionsFor(natsUrl());
+    if (options_.cluster) o.replicas = 3;
     o.reconnectWait = std::chrono::milliseconds(50);
     o.publishTimeout = std::chrono::milliseconds(1000);
     if (options_.partitionCount > 1) {  // the deployment step: counts and key functions
@@ -98,8 +103,8 @@ ChainRun::ChainRun(Options options)
     }
     auto nats = std::make_unique<NatsTransport>(o);
     nats_ = nats.get();
-    tap_ =
-        std::make_unique<NatsTap>(natsServer_->url(), "idem.in." + std::string(kRecorder) + ".>");
+    tap_ = std::make_unique<NatsTap>(cluster_ ? cluster_->url(0) : natsUrl(),
+                                     "idem.in." + std::string(kRecorder) + ".>");
     bus_ = std::move(nats);
   } else {
     auto embedded = std::make_unique<EmbeddedTransport>(busOptions(dir_.path()));
@@ -130,10 +135,11 @@ std::vector<std::string> ChainRun::argvFor(const std::string& name, const Proces
                                 std::to_string(options_.leaseMs),
                                 "--batch",
                                 std::to_string(options_.batch)};
-  if (natsServer_) {
+  if (options_.bus == Bus::kNats) {
     argv.push_back("--transport");
-    argv.push_back(natsServer_->url());
+    argv.push_back(natsUrl());
   }
+  if (options_.cluster) argv.insert(argv.end(), {"--nats-replicas", "3"});
   if (options_.partitionGroups) {
     argv.insert(argv.end(), {"--partitions", "auto", "--member", name});
   } else if (!process.partitions.empty()) {
@@ -164,6 +170,19 @@ std::vector<std::filesystem::path> ChainRun::storesOf(const std::string& endpoin
 std::string ChainRun::logOf(const std::string& name) const {
   std::ifstream in(dir_.path() / "logs" / (name + ".log"));
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::string ChainRun::natsUrl() const { return cluster_ ? cluster_->urls() : natsServer_->url(); }
+
+void ChainRun::killNatsNode(int node) {
+  REQUIRE(cluster_);
+  REQUIRE(node != 0);
+  cluster_->kill(node);
+}
+
+void ChainRun::startNatsNode(int node) {
+  REQUIRE(cluster_);
+  cluster_->start(node);
 }
 
 void ChainRun::restartNats() {
@@ -235,7 +254,7 @@ void ChainRun::pause(const std::string& name) { supervisor_.kill(name, SIGSTOP);
 void ChainRun::resume(const std::string& name) { supervisor_.kill(name, SIGCONT); }
 
 std::string ChainRun::ownerOf(const std::string& endpoint, std::uint32_t partition) {
-  const NatsTransportOptions o = natsOptionsFor(natsServer_->url());
+  const NatsTransportOptions o = natsOptionsFor(natsUrl());
   detail::nats::ConnectionPtr nc = detail::nats::connect(o);
   detail::nats::JsCtxPtr js = detail::nats::jetStream(nc.get(), o.publishTimeout);
   detail::nats::OwnerTable owners(js.get(), 1);
@@ -247,7 +266,7 @@ std::string ChainRun::ownerOf(const std::string& endpoint, std::uint32_t partiti
 std::vector<ChainRun::ChangelogMessage> ChainRun::changelogOf(const std::string& endpoint,
                                                               std::uint32_t partition) {
   using namespace detail::nats;
-  const NatsTransportOptions o = natsOptionsFor(natsServer_->url());
+  const NatsTransportOptions o = natsOptionsFor(natsUrl());
   ConnectionPtr nc = connect(o);
   JsCtxPtr js = jetStream(nc.get(), o.publishTimeout);
   const ChangelogTail tail = readTail(js.get(), endpoint, partition);
@@ -258,7 +277,13 @@ std::vector<ChainRun::ChangelogMessage> ChainRun::changelogOf(const std::string&
   jsSubOptions_Init(&so);
   so.Ordered = true;
   natsSubscription* raw = nullptr;
-  REQUIRE(js_SubscribeSync(&raw, js.get(), subject.c_str(), nullptr, &so, nullptr) == NATS_OK);
+  natsStatus s = NATS_OK;
+  for (int attempt = 0; attempt < 20; ++attempt) {  // a cluster may be electing leaders
+    s = js_SubscribeSync(&raw, js.get(), subject.c_str(), nullptr, &so, nullptr);
+    if (s == NATS_OK) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  REQUIRE(s == NATS_OK);
   SubscriptionPtr sub(raw);
   for (;;) {
     natsMsg* m = nullptr;
@@ -279,16 +304,24 @@ std::vector<ChainRun::ChangelogMessage> ChainRun::changelogOf(const std::string&
 
 void ChainRun::restoreChangelogs() {
   using namespace detail::nats;
-  const NatsTransportOptions o = natsOptionsFor(natsServer_->url());
+  const NatsTransportOptions o = natsOptionsFor(natsUrl());
   ConnectionPtr nc = connect(o);
   JsCtxPtr js = jetStream(nc.get(), o.publishTimeout);
   for (const char* e : {"a", "b", "c"}) {
     for (std::uint32_t p = 0; p < options_.partitionCount; ++p) {
       const auto directory = dir_.path() / "restored" / (std::string(e) + ".p" + std::to_string(p));
-      std::filesystem::remove_all(directory);
-      store::VersionStore restored(directory, e);
-      const ChangelogTail tail = readTail(js.get(), e, p);
-      restoreFromChangelog(js.get(), e, p, tail.sequence + 1, restored);
+      for (int attempt = 0;; ++attempt) {  // a cluster may be electing leaders
+        std::filesystem::remove_all(directory);
+        try {
+          store::VersionStore restored(directory, e);
+          const ChangelogTail tail = readTail(js.get(), e, p);
+          restoreFromChangelog(js.get(), e, p, tail.sequence + 1, restored);
+          break;
+        } catch (const Error& error) {
+          if (error.kind() != ErrorKind::kTransient || attempt == 20) throw;
+          std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        }
+      }
     }
   }
 }

@@ -42,6 +42,9 @@ class ChainRun {
     // with a workspace of its own (its own "disk": DIR/members/<name>); the oracles then check
     // the stores restored from the changelogs, the partitions' state of record.
     bool partitionGroups = false;
+    // NATS only: a 3-node nats-server cluster (tests/nats_server.h) instead of one server, every
+    // stream and bucket with 3 replicas.
+    bool cluster = false;
   };
   explicit ChainRun(Options options);
   ~ChainRun();
@@ -105,6 +108,12 @@ class ChainRun {
 
   // NATS only: stops nats-server (SIGTERM) and starts it again over the same store.
   void restartNats();
+  // cluster: SIGKILLs node `node` of the three (not the recorder tap's node 0), or starts it
+  // again over its store.
+  void killNatsNode(int node);
+  void startNatsNode(int node);
+  // The URL (list) processes connect to.
+  std::string natsUrl() const;
 
   // Stops every process (SIGTERM, drain) and checks the oracles over a, b and c by bytes, the
   // sink's totals against the distinct copies, and that each edge input is applied once at a.
@@ -129,6 +138,7 @@ class ChainRun {
   std::filesystem::path workspace_;
   tools::Supervisor supervisor_;
   std::unique_ptr<NatsServer> natsServer_;  // with Bus::kNats
+  std::unique_ptr<NatsCluster> cluster_;    // with Bus::kNats and Options::cluster
   std::unique_ptr<NatsTap> tap_;            // with Bus::kNats: every publish to the recorder
   std::unique_ptr<Transport> bus_;
   EmbeddedTransport* embedded_ = nullptr;  // bus_, when it is the embedded one

@@ -68,15 +68,15 @@ TEST_CASE(
   int sent = 0;
   int round = 0;
   run.runUntilDrained(std::chrono::seconds(150), [&] {
-    if (round % 40 == 0 && sent < 600) {
-      run.sendIncrements(sent, 60);
-      sent += 60;
+    if (round % 25 == 0 && sent < 400) {
+      run.sendIncrements(sent, 50);
+      sent += 50;
     }
-    if (round == 120) run.killAndWipe("a1");
-    if (round == 260) run.killAndWipe("b2");
-    if (round == 400) run.killAndWipe("c1");
+    if (round == 60) run.killAndWipe("a1");
+    if (round == 130) run.killAndWipe("b2");
+    if (round == 200) run.killAndWipe("c1");
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return ++round < 600;
+    return ++round < 260;
   });
   REQUIRE(run.kills() == 3);
   for (const char* e : {"a", "b", "c"}) requireFencedChangelogs(run, e);
@@ -132,6 +132,30 @@ TEST_CASE("fence: a SIGSTOPped owner loses its partitions and, continued, is fen
       log.find("fenced") != std::string::npos || log.find("taken over") != std::string::npos;
   REQUIRE(fenced);
   requireFencedChangelogs(run, "a");
+  run.requireExactlyOnce();
+}
+
+TEST_CASE("fence: one nats-server node of three killed mid-run: nothing lost, nothing doubled",
+          "[.cluster]") {
+  ChainRun::Options o = groupOptions();
+  o.cluster = true;
+  ChainRun run(o);
+  run.start("a1", "a");
+  run.start("a2", "a");
+  run.start("b1", "b");
+  run.start("c1", "c");
+  int sent = 0;
+  int round = 0;
+  run.runUntilDrained(std::chrono::seconds(200), [&] {
+    if (round % 30 == 0 && sent < 300) {
+      run.sendIncrements(sent, 50);
+      sent += 50;
+    }
+    if (round == 60) run.killNatsNode(2);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return ++round < 200;
+  });
+  for (const char* e : {"a", "b", "c"}) requireFencedChangelogs(run, e);
   run.requireExactlyOnce();
 }
 

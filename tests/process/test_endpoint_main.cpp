@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   std::string partitions;
   cli.add_option("--partitions", partitions);
   cli.add_option("--member", options.member);
+  cli.add_option("--nats-replicas", options.natsReplicas);
   CLI11_PARSE(cli, argc, argv);
 
   auto knobs = std::make_shared<idem::test::CounterKnobs>();
