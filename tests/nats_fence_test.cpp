@@ -4,6 +4,8 @@
 // empty store, claims never let the epochs go down, and two group members share, hand over and
 // take back partitions.
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "framework/nats_changelog.h"
@@ -266,6 +268,69 @@ TEST_CASE("fence: two group members balance partitions, hand over on stop, resto
   }
   REQUIRE(all.versions == kInputs);
   REQUIRE(all.total == kInputs);
+}
+
+}  // namespace idem::test
+
+namespace idem::test {
+
+// A measurement, not a check of speed: restores a partition of `IDEM_RESTORE_VERSIONS` versions
+// (default 100,000, over 1,000 entities, 64-byte inputs and 16-byte states) and reports the
+// time. Run explicitly: idem_tests "[.restore-figure]" -s.
+TEST_CASE("fence: restore time of a partition from its changelog", "[.restore-figure]") {
+  NatsServer server;
+  const NatsTransportOptions options = fenceOptions(server);
+  Connection c(options);
+  const std::string endpoint = "rf";
+  ensureChangelogStream(c.js.get(), endpoint, 1);
+  const char* env = std::getenv("IDEM_RESTORE_VERSIONS");
+  const std::uint64_t versions = env ? std::strtoull(env, nullptr, 10) : 100'000;
+  TempDir dir("restore-figure");
+  ChangelogWriter writer(c.js.get(), endpoint, 0, 1, "W", natsConnection_GetMaxPayload(c.nc.get()));
+  writer.claim();
+  {
+    store::StoreOptions so;
+    so.durable = false;
+    store::VersionStore source(dir.path() / "source", endpoint, so);
+    std::vector<std::byte> input(64), state(16);
+    std::uint64_t done = 0;
+    while (done < versions) {
+      std::vector<CommittedRecord> batch;
+      source.write([&](store::Txn& txn) {
+        batch.clear();
+        for (std::uint64_t i = done; i < std::min(versions, done + 256); ++i) {
+          const std::string key = "e" + std::to_string(i % 1000);
+          auto entity = source.findEntity(txn, "counter", key);
+          if (!entity) entity = source.createEntity(txn, "counter", key);
+          store::HistoryEntry entry;
+          entry.handlerId = "inc";
+          entry.handlerVersion = 1;
+          entry.recordedAtNs = 1;
+          entry.stateChanged = true;
+          entry.input = input;
+          MessageId id;
+          std::memcpy(id.bytes.data(), &i, sizeof i);
+          id.bytes[15] = 1;
+          const std::uint64_t seq =
+              source.append(txn, *entity, source.headVersion(txn, *entity) + 1, id, entry,
+                            std::span<const std::byte>(state));
+          batch.push_back({seq, id});
+        }
+      });
+      writer.append(source, batch);
+      done += batch.size();
+    }
+  }
+  const std::uint64_t through = ChangelogWriter(c.js.get(), endpoint, 0, 2, "R", 1 << 20).claim();
+  store::VersionStore restored(dir.path() / "restored", endpoint);
+  const auto began = std::chrono::steady_clock::now();
+  const RestoreCounts counts = restoreFromChangelog(c.js.get(), endpoint, 0, through, restored);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - began)
+                      .count();
+  REQUIRE(counts.records == versions);
+  WARN("restored " << counts.records << " versions (" << counts.messages << " messages, "
+                   << counts.bytes << " bytes) in " << ms << " ms");
 }
 
 }  // namespace idem::test

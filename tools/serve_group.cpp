@@ -10,11 +10,14 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "idem/error.h"
 #include "idem/nats_group.h"
 
 namespace idem::tools {
 
 namespace {
+
+using namespace std::chrono_literals;
 
 void writeStats(const Workspace& workspace, const ServedPartition& served) {
   const EndpointStats& s = served.stats;
@@ -49,7 +52,19 @@ int serveGroup(const App& app, const ServeOptions& o, const Workspace& workspace
   NatsGroupOptions groupOptions;
   groupOptions.member = o.member.empty() ? defaultMemberName() : o.member;
   groupOptions.lease = std::chrono::milliseconds(o.leaseMs);
-  NatsPartitionGroup group(nats, groupOptions);
+  // Creating the owner and member buckets may time out while a fresh cluster elects leaders.
+  std::unique_ptr<NatsPartitionGroup> made;
+  for (std::chrono::milliseconds backoff{100};; backoff = std::min(backoff * 2, 5000ms)) {
+    try {
+      made = std::make_unique<NatsPartitionGroup>(nats, groupOptions);
+      break;
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kTransient) throw;
+      spdlog::warn("joining the group: {}; retrying in {} ms", e.what(), backoff.count());
+    }
+    std::this_thread::sleep_for(backoff);
+  }
+  NatsPartitionGroup& group = *made;
   for (const std::string& name : o.endpoints) {
     const std::uint32_t count = nats.partitionCount(name);
     group.add(
