@@ -131,6 +131,11 @@ TEST_CASE("fence: a SIGSTOPped owner loses its partitions and, continued, is fen
   const bool fenced =
       log.find("fenced") != std::string::npos || log.find("taken over") != std::string::npos;
   REQUIRE(fenced);
+  // Which of the two noticed first: the refused changelog append, or the group's owner check.
+  WARN("a1 refused by the server (10071): "
+       << (log.find("fenced: a newer owner claimed") != std::string::npos ? "yes" : "no")
+       << "; stopped by its group's owner check: "
+       << (log.find("taken over") != std::string::npos ? "yes" : "no"));
   requireFencedChangelogs(run, "a");
   run.requireExactlyOnce();
 }
