@@ -137,6 +137,14 @@ void Pipeline::process(std::vector<Delivery>& deliveries) {
   stats_.prunedVersions += pruned.versions;
   stats_.prunedApplied += pruned.applied;
   fault(FaultPoint::kAfterCommit);
+  // 3b. The commit sink (the NATS changelog) takes the batch's records before anything leaves.
+  if (options_.afterCommit) {
+    std::vector<CommittedRecord> records;
+    for (const Item& item : items) {
+      if (item.outcome == Outcome::kNew) records.push_back({item.seq, item.input->id()});
+    }
+    options_.afterCommit(store_, records);
+  }
   publishAndAck(items);
   ++stats_.batches;
 }

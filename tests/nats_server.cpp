@@ -2,6 +2,7 @@
 #include "tests/nats_server.h"
 
 #include <arpa/inet.h>
+#include <nats/nats.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -137,5 +138,83 @@ void NatsServer::stop() {
 void NatsServer::kill() { supervisor_.kill(kName, SIGKILL); }
 
 bool NatsServer::running() { return supervisor_.running(kName); }
+
+namespace {
+std::string nodeName(int node) { return "n" + std::to_string(node + 1); }
+
+// True once JetStream on `url` answers an account info request (the cluster has a meta leader).
+bool jetStreamReady(const std::string& url) {
+  natsConnection* nc = nullptr;
+  if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) return false;
+  jsCtx* js = nullptr;
+  jsAccountInfo* info = nullptr;
+  bool ready = natsConnection_JetStream(&js, nc, nullptr) == NATS_OK &&
+               js_GetAccountInfo(&info, js, nullptr, nullptr) == NATS_OK;
+  if (info != nullptr) jsAccountInfo_Destroy(info);
+  if (js != nullptr) jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  return ready;
+}
+}  // namespace
+
+NatsCluster::NatsCluster()
+    : dir_("idem-nats-cluster"), binary_(findBinary()), supervisor_(dir_ / "logs") {
+  for (int i = 0; i < kNodes; ++i) {
+    ports_[i] = freePort();
+    routePorts_[i] = freePort();
+  }
+  for (int i = 0; i < kNodes; ++i) {
+    std::ofstream config(dir_ / (nodeName(i) + ".conf"));
+    config << "server_name: " << nodeName(i) << "\n"
+           << "listen: 127.0.0.1:" << ports_[i] << "\n"
+           << "jetstream { store_dir: \"" << (dir_ / nodeName(i)).string() << "\" }\n"
+           << "cluster { name: idem, listen: 127.0.0.1:" << routePorts_[i] << ", routes: [";
+    for (int j = 0; j < kNodes; ++j) {
+      config << (j ? ", " : "") << "nats://127.0.0.1:" << routePorts_[j];
+    }
+    config << "] }\n";
+  }
+  for (int i = 0; i < kNodes; ++i) start(i);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!jetStreamReady(url(0))) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error("the 3-node nats-server cluster is not ready within 30 s; see " +
+                               (dir_ / "logs").string());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+NatsCluster::~NatsCluster() = default;
+
+std::string NatsCluster::urls() const {
+  std::string out;
+  for (int i = 0; i < kNodes; ++i) out += (i ? "," : "") + url(i);
+  return out;
+}
+
+void NatsCluster::start(int node) {
+  supervisor_.start(nodeName(node),
+                    {binary_.string(), "-c", (dir_ / (nodeName(node) + ".conf")).string()});
+  waitUntilAccepting(node);
+}
+
+void NatsCluster::waitUntilAccepting(int node) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!accepts(ports_[node])) {
+    if (!supervisor_.running(nodeName(node))) {
+      throw std::runtime_error("nats-server " + nodeName(node) + " exited at start; see " +
+                               (dir_ / "logs").string());
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error("nats-server " + nodeName(node) + " did not accept within 10 s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+void NatsCluster::kill(int node) { supervisor_.kill(nodeName(node), SIGKILL); }
+
+bool NatsCluster::running(int node) { return supervisor_.running(nodeName(node)); }
 
 }  // namespace idem::test

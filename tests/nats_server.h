@@ -50,4 +50,35 @@ class NatsServer {
   std::uint16_t port_ = 0;
 };
 
+// NatsCluster: three nats-servers with JetStream clustered on loopback ports (client and
+// route ports free at start), each with its own store directory, for the tests of replicated
+// streams (R3). Always stopped: killed and reaped when destroyed.
+class NatsCluster {
+ public:
+  static constexpr int kNodes = 3;
+  // Starts the three and waits until JetStream answers (a meta leader is elected). Throws
+  // std::runtime_error when nats-server is missing or the cluster is not ready within 30 s.
+  NatsCluster();
+  ~NatsCluster();
+  NatsCluster(const NatsCluster&) = delete;
+  NatsCluster& operator=(const NatsCluster&) = delete;
+
+  // "nats://127.0.0.1:P1,nats://127.0.0.1:P2,nats://127.0.0.1:P3".
+  std::string urls() const;
+  std::string url(int node) const { return "nats://127.0.0.1:" + std::to_string(ports_[node]); }
+  // SIGKILL of node `node` (0-2), and its start again over the same store.
+  void kill(int node);
+  void start(int node);
+  bool running(int node);
+
+ private:
+  void waitUntilAccepting(int node);
+
+  TempDir dir_;
+  std::filesystem::path binary_;
+  tools::Supervisor supervisor_;
+  std::uint16_t ports_[kNodes] = {};
+  std::uint16_t routePorts_[kNodes] = {};
+};
+
 }  // namespace idem::test

@@ -26,7 +26,10 @@ void addRunCommand(CLI::App& cli, int& exitCode) {
   cmd->add_option("--partition-count", options->partitionCount,
                   "NATS: partitions of each served endpoint (fixed once recorded on the server)");
   cmd->add_option("--partitions", *partitions,
-                  "NATS: the partitions this process owns, e.g. 0,2 or 0-3 (default: all of 1)");
+                  "NATS: the partitions this process owns, e.g. 0,2 or 0-3 (default: all of 1), "
+                  "or auto: balanced over the live processes, fenced, with changelogs");
+  cmd->add_option("--member", options->member,
+                  "NATS, --partitions auto: this process's name in the group (default: host-pid)");
   cmd->add_option("--nats-creds", options->natsCredentialsFile,
                   "NATS: a .creds file (user JWT + NKey seed)");
   cmd->add_option("--nats-user", options->natsUser,
@@ -40,7 +43,7 @@ void addRunCommand(CLI::App& cli, int& exitCode) {
       ->capture_default_str();
   cmd->add_flag("--no-fsync", options->noFsync, "skip fsync (benchmarks only: unsafe on OS crash)");
   cmd->callback([app, options, partitions, &exitCode] {
-    if (!partitions->empty()) options->partitions = parsePartitionList(*partitions);
+    applyPartitionsFlag(*options, *partitions);
     exitCode = serve(findApp(*app), *options);
   });
 }

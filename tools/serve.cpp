@@ -23,6 +23,7 @@
 #include "idem/host.h"
 #include "idem/nats_transport.h"
 #include "tools/fatal_signals.h"
+#include "tools/serve_group.h"
 #include "tools/workspace.h"
 
 namespace idem::tools {
@@ -196,6 +197,14 @@ std::vector<std::uint32_t> parsePartitionList(std::string_view text) {
   return out;
 }
 
+void applyPartitionsFlag(ServeOptions& options, std::string_view text) {
+  if (text == "auto") {
+    options.partitionsAuto = true;
+  } else if (!text.empty()) {
+    options.partitions = parsePartitionList(text);
+  }
+}
+
 int serve(const App& app, const ServeOptions& o) {
   reportFatalSignals();  // a crash names where it happened, in the endpoint's log
   const Workspace workspace{o.dir};
@@ -218,6 +227,10 @@ int serve(const App& app, const ServeOptions& o) {
 
   auto crashHook = crashHookFromEnvironment();
   auto* nats = dynamic_cast<NatsTransport*>(transport.get());
+  if (o.partitionsAuto) {
+    if (nats == nullptr) fail(ErrorKind::kPermanent, "--partitions auto needs the NATS transport");
+    return serveGroup(app, o, workspace, host, *nats, crashHook);
+  }
   std::vector<Served> endpoints;
   std::vector<std::string> labels;
   for (const std::string& name : o.endpoints) {

@@ -32,6 +32,11 @@ struct ServeOptions {
   // of an endpoint with P > 1 keeps its store in DIR/stores/<endpoint>.p<N>.
   std::uint32_t partitionCount = 0;
   std::vector<std::uint32_t> partitions;
+  // `--partitions auto`: partitions are balanced over the live processes serving the endpoint
+  // (fenced owners, changelogs, restore: tools/serve_group.h); `partitions` is then unused.
+  // `member` names this process in the group (empty: host-pid).
+  bool partitionsAuto = false;
+  std::string member;
   // NATS only: NatsTransportOptions' credentials, user (password from the environment variable
   // IDEM_NATS_PASSWORD, never a flag: flags show in `ps`), TLS files and stream replicas.
   std::string natsCredentialsFile;
@@ -50,6 +55,8 @@ EntityKeyResolver keyResolverForApp(const App& app);
 // "0,2", "0-3" or a mix ("0-1,5"): the partitions listed, ascending, without repeats. Throws
 // idem::Error (permanent) naming the text when it is not such a list.
 std::vector<std::uint32_t> parsePartitionList(std::string_view text);
+// The `--partitions` flag: "auto" sets options.partitionsAuto, anything else is a list.
+void applyPartitionsFlag(ServeOptions& options, std::string_view text);
 
 // Returns the process exit code (0 after a drained stop, also when stopped while waiting for
 // NATS). Throws idem::Error when the bus or a store cannot be opened, or NATS refuses us.

@@ -8,13 +8,33 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <span>
 #include <stop_token>
 #include <string>
 
 #include "idem/handlers.h"
+#include "idem/message_id.h"
 #include "idem/transport.h"
 
 namespace idem {
+
+namespace store {
+class VersionStore;
+}
+
+// A version one batch committed: its log record's sequence number in the endpoint's store, and
+// the input that produced it.
+struct CommittedRecord {
+  std::uint64_t seq = 0;
+  MessageId input;
+};
+
+// Called after a batch's commit and before any of its outputs is published, with the log records
+// the batch committed (ascending seq; the call is made with an empty span too). Whatever it
+// throws fails the batch as a publish failure would: nothing of it is published or acked (the
+// NATS changelog appends the records here: docs/nats.md, "Ownership and fencing").
+using CommitSink =
+    std::function<void(const store::VersionStore& store, std::span<const CommittedRecord>)>;
 
 // What happens to an input whose handler throws.
 struct RetryPolicy {
@@ -73,6 +93,8 @@ struct EndpointOptions {
   std::function<TimePoint()> clock;  // default: the system clock; recorded once per input
   // Test seam: called at each FaultPoint; may throw to simulate a crash or kill the process.
   std::function<void(FaultPoint)> faultHook;
+  // After each commit, before the batch's outputs are published (see CommitSink). Empty: none.
+  CommitSink afterCommit;
 };
 
 struct EndpointStats {

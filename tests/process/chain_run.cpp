@@ -10,6 +10,9 @@
 #include <set>
 #include <thread>
 
+#include "framework/nats_changelog.h"
+#include "framework/nats_client.h"
+#include "framework/nats_ownership.h"
 #include "idem/edge.h"
 #include "idem/envelope.capnp.h"
 #include "idem/error.h"
@@ -83,8 +86,13 @@ ChainRun::ChainRun(Options options)
       workspace_(dir_.path()),
       supervisor_(dir_.path() / "logs") {
   if (options_.bus == Bus::kNats) {
-    natsServer_ = std::make_unique<NatsServer>();
-    NatsTransportOptions o = natsOptionsFor(natsServer_->url());
+    if (options_.cluster) {
+      cluster_ = std::make_unique<NatsCluster>();
+    } else {
+      natsServer_ = std::make_unique<NatsServer>();
+    }
+    NatsTransportOptions o = natsOptionsFor(natsUrl());
+    if (options_.cluster) o.replicas = 3;
     o.reconnectWait = std::chrono::milliseconds(50);
     o.publishTimeout = std::chrono::milliseconds(1000);
     if (options_.partitionCount > 1) {  // the deployment step: counts and key functions
@@ -95,8 +103,8 @@ ChainRun::ChainRun(Options options)
     }
     auto nats = std::make_unique<NatsTransport>(o);
     nats_ = nats.get();
-    tap_ =
-        std::make_unique<NatsTap>(natsServer_->url(), "idem.in." + std::string(kRecorder) + ".>");
+    tap_ = std::make_unique<NatsTap>(cluster_ ? cluster_->url(0) : natsUrl(),
+                                     "idem.in." + std::string(kRecorder) + ".>");
     bus_ = std::move(nats);
   } else {
     auto embedded = std::make_unique<EmbeddedTransport>(busOptions(dir_.path()));
@@ -115,21 +123,26 @@ ChainRun::ChainRun(Options options)
 
 ChainRun::~ChainRun() = default;
 
-std::vector<std::string> ChainRun::argvFor(const Process& process) const {
+std::vector<std::string> ChainRun::argvFor(const std::string& name, const Process& process) const {
+  const std::filesystem::path dir =
+      options_.partitionGroups ? workspace_ / "members" / name : workspace_;
   std::vector<std::string> argv{IDEM_TEST_ENDPOINT_BINARY,
                                 "--endpoint",
                                 process.endpoint,
                                 "--dir",
-                                workspace_.string(),
+                                dir.string(),
                                 "--lease-ms",
                                 std::to_string(options_.leaseMs),
                                 "--batch",
                                 std::to_string(options_.batch)};
-  if (natsServer_) {
+  if (options_.bus == Bus::kNats) {
     argv.push_back("--transport");
-    argv.push_back(natsServer_->url());
+    argv.push_back(natsUrl());
   }
-  if (!process.partitions.empty()) {
+  if (options_.cluster) argv.insert(argv.end(), {"--nats-replicas", "3"});
+  if (options_.partitionGroups) {
+    argv.insert(argv.end(), {"--partitions", "auto", "--member", name});
+  } else if (!process.partitions.empty()) {
     argv.push_back("--partition-count");
     argv.push_back(std::to_string(options_.partitionCount));
     argv.push_back("--partitions");
@@ -139,6 +152,13 @@ std::vector<std::string> ChainRun::argvFor(const Process& process) const {
 }
 
 std::vector<std::filesystem::path> ChainRun::storesOf(const std::string& endpoint) const {
+  if (options_.partitionGroups) {
+    std::vector<std::filesystem::path> out;
+    for (std::uint32_t p = 0; p < options_.partitionCount; ++p) {
+      out.push_back(dir_.path() / "restored" / (endpoint + ".p" + std::to_string(p)));
+    }
+    return out;
+  }
   if (options_.partitionCount <= 1) return {workspace_ / "stores" / endpoint};
   std::vector<std::filesystem::path> out;
   for (std::uint32_t p = 0; p < options_.partitionCount; ++p) {
@@ -152,6 +172,19 @@ std::string ChainRun::logOf(const std::string& name) const {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+std::string ChainRun::natsUrl() const { return cluster_ ? cluster_->urls() : natsServer_->url(); }
+
+void ChainRun::killNatsNode(int node) {
+  REQUIRE(cluster_);
+  REQUIRE(node != 0);
+  cluster_->kill(node);
+}
+
+void ChainRun::startNatsNode(int node) {
+  REQUIRE(cluster_);
+  cluster_->start(node);
+}
+
 void ChainRun::restartNats() {
   REQUIRE(natsServer_);
   natsServer_->stop();
@@ -161,7 +194,7 @@ void ChainRun::restartNats() {
 void ChainRun::start(const std::string& name, const std::string& endpoint,
                      std::vector<std::string> environment, const std::string& partitions) {
   processes_[name] = {endpoint, environment, partitions};
-  supervisor_.start(name, argvFor(processes_[name]), std::move(environment));
+  supervisor_.start(name, argvFor(name, processes_[name]), std::move(environment));
 }
 
 void ChainRun::startChain(const std::map<std::string, std::vector<std::string>>& environments) {
@@ -206,7 +239,91 @@ void ChainRun::sendFlaky(const std::string& key) {
 void ChainRun::killAndRestart(const std::string& name) {
   supervisor_.kill(name, SIGKILL);
   ++kills_;
-  supervisor_.start(name, argvFor(processes_.at(name)));
+  supervisor_.start(name, argvFor(name, processes_.at(name)));
+}
+
+void ChainRun::killAndWipe(const std::string& name) {
+  REQUIRE(options_.partitionGroups);
+  supervisor_.kill(name, SIGKILL);
+  ++kills_;
+  std::filesystem::remove_all(workspace_ / "members" / name);
+  supervisor_.start(name, argvFor(name, processes_.at(name)));
+}
+
+void ChainRun::pause(const std::string& name) { supervisor_.kill(name, SIGSTOP); }
+void ChainRun::resume(const std::string& name) { supervisor_.kill(name, SIGCONT); }
+
+std::string ChainRun::ownerOf(const std::string& endpoint, std::uint32_t partition) {
+  const NatsTransportOptions o = natsOptionsFor(natsUrl());
+  detail::nats::ConnectionPtr nc = detail::nats::connect(o);
+  detail::nats::JsCtxPtr js = detail::nats::jetStream(nc.get(), o.publishTimeout);
+  detail::nats::OwnerTable owners(js.get(), 1);
+  const auto owner = owners.read(endpoint, partition);
+  if (!owner) return "";
+  return std::to_string(owner->epoch) + " " + (owner->member.empty() ? "-" : owner->member);
+}
+
+std::vector<ChainRun::ChangelogMessage> ChainRun::changelogOf(const std::string& endpoint,
+                                                              std::uint32_t partition) {
+  using namespace detail::nats;
+  const NatsTransportOptions o = natsOptionsFor(natsUrl());
+  ConnectionPtr nc = connect(o);
+  JsCtxPtr js = jetStream(nc.get(), o.publishTimeout);
+  const ChangelogTail tail = readTail(js.get(), endpoint, partition);
+  std::vector<ChangelogMessage> out;
+  if (tail.sequence == 0) return out;
+  const std::string subject = changelogSubject(endpoint, partition);
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Ordered = true;
+  natsSubscription* raw = nullptr;
+  natsStatus s = NATS_OK;
+  for (int attempt = 0; attempt < 20; ++attempt) {  // a cluster may be electing leaders
+    s = js_SubscribeSync(&raw, js.get(), subject.c_str(), nullptr, &so, nullptr);
+    if (s == NATS_OK) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  REQUIRE(s == NATS_OK);
+  SubscriptionPtr sub(raw);
+  for (;;) {
+    natsMsg* m = nullptr;
+    REQUIRE(natsSubscription_NextMsg(&m, sub.get(), 10'000) == NATS_OK);
+    MsgPtr msg(m);
+    jsMsgMetaData* rawMeta = nullptr;
+    REQUIRE(natsMsg_GetMetaData(&rawMeta, msg.get()) == NATS_OK);
+    MetaDataPtr meta(rawMeta);
+    ChangelogMessage c;
+    c.sequence = meta->Sequence.Stream;
+    c.epoch = static_cast<std::uint64_t>(headerNumber(msg.get(), kEpochHeader).value_or(0));
+    c.member = headerText(msg.get(), kMemberHeader);
+    c.kind = headerText(msg.get(), kKindHeader);
+    out.push_back(c);
+    if (c.sequence >= tail.sequence) return out;
+  }
+}
+
+void ChainRun::restoreChangelogs() {
+  using namespace detail::nats;
+  const NatsTransportOptions o = natsOptionsFor(natsUrl());
+  ConnectionPtr nc = connect(o);
+  JsCtxPtr js = jetStream(nc.get(), o.publishTimeout);
+  for (const char* e : {"a", "b", "c"}) {
+    for (std::uint32_t p = 0; p < options_.partitionCount; ++p) {
+      const auto directory = dir_.path() / "restored" / (std::string(e) + ".p" + std::to_string(p));
+      for (int attempt = 0;; ++attempt) {  // a cluster may be electing leaders
+        std::filesystem::remove_all(directory);
+        try {
+          store::VersionStore restored(directory, e);
+          const ChangelogTail tail = readTail(js.get(), e, p);
+          restoreFromChangelog(js.get(), e, p, tail.sequence + 1, restored);
+          break;
+        } catch (const Error& error) {
+          if (error.kind() != ErrorKind::kTransient || attempt == 20) throw;
+          std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        }
+      }
+    }
+  }
 }
 
 void ChainRun::stop(const std::string& name) {
@@ -287,7 +404,7 @@ void ChainRun::runUntilDrained(std::chrono::seconds deadline, const std::functio
         REQUIRE((status == 128 + SIGKILL || stopped));
         ++crashes_;
         if (stopped) ++stops_;
-        supervisor_.start(name, argvFor(process));  // without the crash point
+        supervisor_.start(name, argvFor(name, process));  // without the crash point
       }
     }
     if (chaos) chaos = tick();
@@ -350,6 +467,7 @@ void ChainRun::requireExactlyOnce() {
   const auto killed = supervisor_.stopAll(std::chrono::seconds(10));
   REQUIRE(killed.empty());  // every process drained and exited on SIGTERM
   record();
+  if (options_.partitionGroups) restoreChangelogs();
 
   std::vector<StoreUnderTest> stores;
   for (const char* e : {"a", "b", "c"}) {    // partitions of one endpoint share its name: O1

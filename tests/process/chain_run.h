@@ -38,6 +38,13 @@ class ChainRun {
     // A process may also end by itself with exit code 1 (an endpoint that stopped loudly, e.g.
     // on a poisoned environment after a disk fault); runUntilDrained() restarts it too.
     bool processesMayStop = false;
+    // NATS only: processes run with `--partitions auto` (fenced owners with changelogs), each
+    // with a workspace of its own (its own "disk": DIR/members/<name>); the oracles then check
+    // the stores restored from the changelogs, the partitions' state of record.
+    bool partitionGroups = false;
+    // NATS only: a 3-node nats-server cluster (tests/nats_server.h) instead of one server, every
+    // stream and bucket with 3 replicas.
+    bool cluster = false;
   };
   explicit ChainRun(Options options);
   ~ChainRun();
@@ -61,6 +68,23 @@ class ChainRun {
   // SIGKILLs process `name` and starts it again at once (without its crash environment).
   void killAndRestart(const std::string& name);
   std::vector<std::string> processNames() const;
+  // partitionGroups: SIGKILLs process `name`, deletes its workspace (a lost disk) and starts it
+  // again at once with an empty one.
+  void killAndWipe(const std::string& name);
+  // SIGSTOP / SIGCONT process `name` (a stalled owner).
+  void pause(const std::string& name);
+  void resume(const std::string& name);
+  // partitionGroups: the owner of partition `partition` of `endpoint` in the owner bucket, as
+  // "<epoch> <member>" ("" when none).
+  std::string ownerOf(const std::string& endpoint, std::uint32_t partition);
+  // partitionGroups: every message of the changelog of `endpoint`'s partition, oldest first.
+  struct ChangelogMessage {
+    std::uint64_t sequence = 0;
+    std::uint64_t epoch = 0;
+    std::string member;
+    std::string kind;
+  };
+  std::vector<ChangelogMessage> changelogOf(const std::string& endpoint, std::uint32_t partition);
 
   // Records copies and restarts processes that died; calls `tick` each round (chaos) until it
   // returns false, then waits until every queue is empty. FAILs after `deadline` (O8).
@@ -84,6 +108,12 @@ class ChainRun {
 
   // NATS only: stops nats-server (SIGTERM) and starts it again over the same store.
   void restartNats();
+  // cluster: SIGKILLs node `node` of the three (not the recorder tap's node 0), or starts it
+  // again over its store.
+  void killNatsNode(int node);
+  void startNatsNode(int node);
+  // The URL (list) processes connect to.
+  std::string natsUrl() const;
 
   // Stops every process (SIGTERM, drain) and checks the oracles over a, b and c by bytes, the
   // sink's totals against the distinct copies, and that each edge input is applied once at a.
@@ -98,13 +128,17 @@ class ChainRun {
   void record();
   bool drained();
   std::vector<std::pair<std::string, Bytes>> ackedInputs();
-  std::vector<std::string> argvFor(const Process& process) const;
+  std::vector<std::string> argvFor(const std::string& name, const Process& process) const;
+  // partitionGroups: restores every partition of a, b and c from its changelog into
+  // DIR/restored (what storesOf() returns then).
+  void restoreChangelogs();
 
   Options options_;
   TempDir dir_;
   std::filesystem::path workspace_;
   tools::Supervisor supervisor_;
   std::unique_ptr<NatsServer> natsServer_;  // with Bus::kNats
+  std::unique_ptr<NatsCluster> cluster_;    // with Bus::kNats and Options::cluster
   std::unique_ptr<NatsTap> tap_;            // with Bus::kNats: every publish to the recorder
   std::unique_ptr<Transport> bus_;
   EmbeddedTransport* embedded_ = nullptr;  // bus_, when it is the embedded one

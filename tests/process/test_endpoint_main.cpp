@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   cli.add_option("--partition-count", options.partitionCount);
   std::string partitions;
   cli.add_option("--partitions", partitions);
+  cli.add_option("--member", options.member);
+  cli.add_option("--nats-replicas", options.natsReplicas);
   CLI11_PARSE(cli, argc, argv);
 
   auto knobs = std::make_shared<idem::test::CounterKnobs>();
@@ -34,7 +36,7 @@ int main(int argc, char** argv) {
        {"b", [](idem::Handlers& h) { idem::test::addRelayHandlers(h); }},
        {"c", [](idem::Handlers& h) { idem::test::addChainSinkHandlers(h); }}}};
   try {
-    if (!partitions.empty()) options.partitions = idem::tools::parsePartitionList(partitions);
+    idem::tools::applyPartitionsFlag(options, partitions);
     return idem::tools::serve(app, options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "idem-test-endpoint: %s\n", e.what());
