@@ -1,6 +1,9 @@
 // BusRig: sender thread, worker thread (endpoint or relay) and observer over one embedded bus.
 #include "bench/bus_rig.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cmath>
 #include <exception>
@@ -10,6 +13,8 @@
 #include <thread>
 
 #include "bench/bench_endpoint.h"
+#include "bench/harness.h"
+#include "bench/store_meter.h"
 #include "idem/embedded_transport.h"
 #include "idem/endpoint.h"
 
@@ -19,10 +24,65 @@ namespace {
 
 constexpr const char* kObserver = "observer";
 
+// The worker's view of the bus: forwards every call and counts those that commit.
+class CountingTransport : public Transport {
+ public:
+  explicit CountingTransport(Transport& bus) : bus_(bus) {}
+  std::uint64_t commits() const { return commits_.load(); }
+
+  void subscribe(std::string_view endpoint, std::uint64_t type) override {
+    bus_.subscribe(endpoint, type);
+  }
+  std::vector<Delivery> receive(std::string_view endpoint, std::size_t maxCount,
+                                std::chrono::milliseconds maxWait) override {
+    std::vector<Delivery> got = bus_.receive(endpoint, maxCount, maxWait);
+    if (!got.empty()) ++commits_;  // an empty look writes nothing
+    return got;
+  }
+  void checkOutbound(const Outbound& message) const override { bus_.checkOutbound(message); }
+  void publish(std::span<const Outbound> messages) override {
+    bus_.publish(messages);
+    if (!messages.empty()) ++commits_;
+  }
+  void ack(std::string_view endpoint, std::span<const std::uint64_t> tags) override {
+    bus_.ack(endpoint, tags);
+    if (!tags.empty()) ++commits_;
+  }
+  std::vector<Delivery> settle(std::string_view endpoint, std::span<const Outbound> outputs,
+                               std::span<const std::uint64_t> acks, std::size_t maxNext) override {
+    std::vector<Delivery> next = bus_.settle(endpoint, outputs, acks, maxNext);
+    if (bus_.settlesAtomically()) {
+      ++commits_;
+    } else {
+      commits_ += (outputs.empty() ? 0 : 1) + (acks.empty() ? 0 : 1);
+    }
+    return next;
+  }
+  bool settlesAtomically() const noexcept override { return bus_.settlesAtomically(); }
+  void retryLater(std::string_view endpoint, std::uint64_t tag,
+                  std::chrono::milliseconds delay) override {
+    bus_.retryLater(endpoint, tag, delay);
+    ++commits_;
+  }
+  void deadLetter(std::string_view endpoint, std::uint64_t tag,
+                  const ErrorReport& report) override {
+    bus_.deadLetter(endpoint, tag, report);
+    ++commits_;
+  }
+
+ private:
+  Transport& bus_;
+  std::atomic<std::uint64_t> commits_{0};
+};
+
+// The at-least-once consumer a user runs today: receive, do the work, publish, ack; here the
+// publish, the ack and the next receive are one settle call, the best the bus offers.
 void relay(Transport& bus, std::size_t batch, const std::stop_token& stop) {
+  std::vector<Delivery> deliveries;
   while (!stop.stop_requested()) {
-    std::vector<Delivery> deliveries =
-        bus.receive(kEndpointName, batch, std::chrono::milliseconds{5});
+    if (deliveries.empty()) {
+      deliveries = bus.receive(kEndpointName, batch, std::chrono::milliseconds{5});
+    }
     if (deliveries.empty()) continue;
     std::vector<Outbound> outputs;
     std::vector<std::uint64_t> tags;
@@ -30,8 +90,7 @@ void relay(Transport& bus, std::size_t batch, const std::stop_token& stop) {
       outputs.push_back(countedOutbound(incrementFacts(d.envelope)));
       tags.push_back(d.tag);
     }
-    bus.publish(outputs);
-    bus.ack(kEndpointName, tags);
+    deliveries = bus.settle(kEndpointName, outputs, tags, stop.stop_requested() ? 0 : batch);
   }
 }
 
@@ -43,24 +102,52 @@ BusRun runOverBus(const Settings& s, BusWorker kind, double rate) {
   busOptions.busDirectory = dir.path() / "bus";
   busOptions.durable = s.durable;
   EmbeddedTransport bus(busOptions);
+  CountingTransport counted(bus);
   std::optional<Endpoint> endpoint;
+  std::optional<StoreMeter> storeMeter;
   if (kind == BusWorker::kEndpoint) {
     EndpointOptions options;
     options.storeDirectory = dir.path() / "store";
     options.batchSize = s.batch;
     options.durable = s.durable;
-    endpoint.emplace(counterHandlers(), bus, options);
+    endpoint.emplace(counterHandlers(), counted, options);
+    storeMeter.emplace(options.storeDirectory, idemEnvFlags(s.durable));
   }
-  return runRig(
+  BusRun run = runRig(
       s, bus,
       [&](std::stop_token stop) {
         if (endpoint) {
           endpoint->run(stop);
         } else {
-          relay(bus, s.batch, stop);
+          relay(counted, s.batch, stop);
         }
       },
       rate);
+  const std::uint64_t total = s.entities + s.messages;
+  const std::uint64_t storeCommits = storeMeter ? storeMeter->finish(total, 1).commits : 0;
+  run.commitsPerMessage =
+      static_cast<double>(counted.commits() + storeCommits) / static_cast<double>(total);
+  return run;
+}
+
+double fsyncP99Ms(const std::filesystem::path& dir, unsigned samples) {
+  const std::filesystem::path file = dir / "fsync-probe";
+  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("fsyncP99Ms: cannot create " + file.string());
+  std::vector<char> page(4096, 'x');
+  std::vector<double> ms;
+  for (unsigned i = 0; i < samples; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    if (::pwrite(fd, page.data(), page.size(), 0) != static_cast<ssize_t>(page.size()) ||
+        ::fdatasync(fd) != 0) {
+      ::close(fd);
+      throw std::runtime_error("fsyncP99Ms: cannot write " + file.string());
+    }
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
+  }
+  ::close(fd);
+  return percentile(ms, 99);
 }
 
 BusRun runRig(const Settings& s, Transport& bus, const std::function<void(std::stop_token)>& work,
@@ -130,12 +217,15 @@ BusRun runRig(const Settings& s, Transport& bus, const std::function<void(std::s
         const std::uint64_t due = std::min<std::uint64_t>(
             total, warm + static_cast<std::uint64_t>(elapsed / nsPerMessage) + 1);
         if (due <= next) {
-          const auto wake =
-              t0 + static_cast<std::int64_t>(static_cast<double>(next - warm) * nsPerMessage);
+          // Sleep a tick at least, so that what falls due meanwhile goes in one publish: one
+          // commit per message would saturate the sender before the worker.
+          const auto wake = std::max<std::int64_t>(
+              t0 + static_cast<std::int64_t>(static_cast<double>(next - warm) * nsPerMessage),
+              nowNs() + std::chrono::nanoseconds(kSenderTick).count());
           std::this_thread::sleep_for(std::chrono::nanoseconds(wake - nowNs()));
           continue;
         }
-        const std::uint64_t to = std::min<std::uint64_t>(due, next + 4 * s.batch);
+        const std::uint64_t to = due;
         for (std::uint64_t i = next; i < to; ++i) {
           sentAt[i].store(
               t0 + static_cast<std::int64_t>(static_cast<double>(i - warm) * nsPerMessage),
@@ -150,8 +240,9 @@ BusRun runRig(const Settings& s, Transport& bus, const std::function<void(std::s
   BusRun result;
   result.latenciesMs.reserve(s.messages);
   guarded([&] {
+    std::vector<Delivery> outputs;
     while (observed.load() < total && !abort) {
-      std::vector<Delivery> outputs = bus.receive(kObserver, 4096, std::chrono::milliseconds{20});
+      if (outputs.empty()) outputs = bus.receive(kObserver, 4096, std::chrono::milliseconds{20});
       if (outputs.empty()) continue;
       const std::int64_t now = nowNs();
       std::vector<std::uint64_t> tags;
@@ -163,8 +254,10 @@ BusRun runRig(const Settings& s, Transport& bus, const std::function<void(std::s
         }
         tags.push_back(d.tag);
       }
-      bus.ack(kObserver, tags);
-      observed += outputs.size();
+      const std::size_t n = outputs.size();
+      // Acks these and leases what came meanwhile in one call (none once all are in).
+      outputs = bus.settle(kObserver, {}, tags, observed.load() + n < total ? 4096 : 0);
+      observed += n;
     }
   });
   const std::int64_t end = nowNs();

@@ -179,6 +179,7 @@ std::vector<Row> runEndToEnd(const Settings& s, double& busMessagesPerSecond, bo
   }
   const RecordSizes sizes = recordSizes();
   std::vector<Figures> memory, raw, log, bus, relay;
+  std::vector<double> busCommits, relayCommits;
   for (unsigned run = 0; run < s.runs; ++run) {
     memory.push_back(runIdemOverMemory(s));
     raw.push_back(rawStore(s, sizes));
@@ -186,9 +187,11 @@ std::vector<Row> runEndToEnd(const Settings& s, double& busMessagesPerSecond, bo
     BusRun b = runOverBus(s, BusWorker::kEndpoint, 0);
     bus.push_back(
         {b.perSecond, percentile(b.latenciesMs, 50), percentile(b.latenciesMs, 99), std::nullopt});
+    busCommits.push_back(b.commitsPerMessage);
     BusRun r = runOverBus(s, BusWorker::kRelay, 0);
     relay.push_back(
         {r.perSecond, percentile(r.latenciesMs, 50), percentile(r.latenciesMs, 99), std::nullopt});
+    relayCommits.push_back(r.commitsPerMessage);
   }
   const Figures m = medianOf(memory), w = medianOf(raw), l = medianOf(log), b = medianOf(bus),
                 r = medianOf(relay);
@@ -232,47 +235,92 @@ std::vector<Row> runEndToEnd(const Settings& s, double& busMessagesPerSecond, bo
                   .baselineText = logText,
                   .target = ">= 0.5x raw, >= 40,000/s",
                   .met = b.perSecond >= 0.5 * l.perSecond && b.perSecond >= 40'000});
-  rows.push_back({.key = "bus-vs-relay",
-                  .name = "E2E embedded bus vs bus-only relay (no store), " + shape,
+  rows.push_back({.key = "bus-e2e-vs-relay",
+                  .name = "E2E embedded bus (send -> output observed) vs bus-only relay (no "
+                          "store; receive, publish+ack+next lease in one settle), " +
+                          shape,
                   .idem = b.perSecond,
                   .baseline = r.perSecond,
                   .unit = "msg/s",
-                  .idemText = describe(b, "msg/s", "e2e"),
-                  .baselineText = "relay " + describe(r, "msg/s", "e2e")});
+                  .idemText = describe(b, "msg/s", "e2e") + ", " + fixed(median(busCommits), 3) +
+                              " commits/msg/hop",
+                  .baselineText = "relay " + describe(r, "msg/s", "e2e") + ", " +
+                                  fixed(median(relayCommits), 3) + " commits/msg/hop",
+                  .target = ">= 0.75x",
+                  .met = b.perSecond >= 0.75 * r.perSecond});
   return rows;
 }
 
-std::vector<Row> runLatencyUnderLoad(const Settings& s, double maxMessagesPerSecond,
-                                     double fraction) {
-  const double rate = maxMessagesPerSecond * fraction;
-  // About five seconds of paced traffic per run (at least 1,000 messages, at most --messages).
-  Settings paced = s;
-  paced.messages = std::clamp<std::uint64_t>(static_cast<std::uint64_t>(rate * 5), 1'000,
-                                             std::max<std::uint64_t>(s.messages, 1'000));
-  if (s.smoke) paced.messages = s.messages;
-  std::vector<double> idemP99, idemP50, relayP99, relayP50, idemRate;
-  for (unsigned run = 0; run < s.runs; ++run) {
-    BusRun b = runOverBus(paced, BusWorker::kEndpoint, rate);
-    BusRun r = runOverBus(paced, BusWorker::kRelay, rate);
-    idemP50.push_back(percentile(b.latenciesMs, 50));
-    idemP99.push_back(percentile(b.latenciesMs, 99));
-    relayP50.push_back(percentile(r.latenciesMs, 50));
-    relayP99.push_back(percentile(r.latenciesMs, 99));
-    idemRate.push_back(b.perSecond);
+namespace {
+
+struct LatencyTarget {
+  double fraction;
+  const char* key;
+  double p99Ms;  // the target at that load
+};
+constexpr LatencyTarget kLatencyTargets[] = {
+    {0.1, "latency-10pct", 5}, {0.5, "latency-50pct", 10}, {0.8, "latency-80pct", 25}};
+
+std::string percentiles(const std::vector<double>& p50, const std::vector<double>& p99,
+                        const std::vector<double>& p999) {
+  return "p50 " + fixed(median(p50), 2) + " ms p99 " + fixed(median(p99), 2) + " ms p99.9 " +
+         fixed(median(p999), 2) + " ms";
+}
+
+}  // namespace
+
+std::vector<Row> runLatencyUnderLoad(const Settings& s, double maxMessagesPerSecond) {
+  // The disk's synced-write p99 of this run: above 1 ms no latency target can be judged.
+  const double fsyncP99 = fsyncP99Ms(ScratchDir("fsync-p99").path(), s.smoke ? 20 : 200);
+  const bool diskTooSlow = s.durable && fsyncP99 > 1.0;
+  std::vector<Row> rows;
+  for (const LatencyTarget& target : kLatencyTargets) {
+    const double rate = maxMessagesPerSecond * target.fraction;
+    // About five seconds of paced traffic per run (at least 1,000 messages, at most --messages).
+    Settings paced = s;
+    paced.messages = std::clamp<std::uint64_t>(static_cast<std::uint64_t>(rate * 5), 1'000,
+                                               std::max<std::uint64_t>(s.messages, 1'000));
+    if (s.smoke) paced.messages = s.messages;
+    std::vector<double> p50, p99, p999, relayP50, relayP99, relayP999, achieved, relayAchieved,
+        commits, relayCommits;
+    for (unsigned run = 0; run < s.runs; ++run) {
+      const BusRun b = runOverBus(paced, BusWorker::kEndpoint, rate);
+      const BusRun r = runOverBus(paced, BusWorker::kRelay, rate);
+      p50.push_back(percentile(b.latenciesMs, 50));
+      p99.push_back(percentile(b.latenciesMs, 99));
+      p999.push_back(percentile(b.latenciesMs, 99.9));
+      relayP50.push_back(percentile(r.latenciesMs, 50));
+      relayP99.push_back(percentile(r.latenciesMs, 99));
+      relayP999.push_back(percentile(r.latenciesMs, 99.9));
+      achieved.push_back(b.perSecond);
+      relayAchieved.push_back(r.perSecond);
+      commits.push_back(b.commitsPerMessage);
+      relayCommits.push_back(r.commitsPerMessage);
+    }
+    const double idemP99 = median(p99);
+    const std::string targetText = "p99 <= " + fixed(target.p99Ms, 0) + " ms (fsync p99 " +
+                                   fixed(fsyncP99, 2) + " ms this run)";
+    Row row{.key = target.key,
+            .name = "Latency (embedded bus, from scheduled send) paced at " +
+                    fixed(target.fraction * 100, 0) + "% of idem's max = " + thousands(rate) +
+                    " msg/s",
+            .idem = idemP99,
+            .baseline = median(relayP99),
+            .unit = "ms",
+            .idemText = percentiles(p50, p99, p999) + " (" + thousands(median(achieved)) +
+                        " msg/s, " + fixed(median(commits), 3) + " commits/msg/hop)",
+            .baselineText = "relay " + percentiles(relayP50, relayP99, relayP999) + " (" +
+                            thousands(median(relayAchieved)) + " msg/s, " +
+                            fixed(median(relayCommits), 3) + " commits/msg/hop)",
+            .target = targetText};
+    if (diskTooSlow) {
+      row.verdict = "disk too slow";
+    } else {
+      row.met = idemP99 <= target.p99Ms;
+    }
+    rows.push_back(std::move(row));
   }
-  const double p99 = median(idemP99);
-  return {{.key = "latency-p99-under-load",
-           .name = "Latency under load (embedded bus): p99 paced at " + fixed(fraction * 100, 0) +
-                   "% of max = " + thousands(rate) + " msg/s",
-           .idem = p99,
-           .baseline = median(relayP99),
-           .unit = "ms",
-           .idemText = "p50 " + fixed(median(idemP50), 2) + " ms p99 " + fixed(p99, 2) + " ms (" +
-                       thousands(median(idemRate)) + " msg/s)",
-           .baselineText = "relay p50 " + fixed(median(relayP50), 2) + " ms p99 " +
-                           fixed(median(relayP99), 2) + " ms",
-           .target = "p99 <= 10 ms",
-           .met = p99 <= 10}};
+  return rows;
 }
 
 }  // namespace idem::bench

@@ -74,7 +74,11 @@ void printTable(const RunInfo& info, const std::vector<Row>& rows) {
   std::vector<std::vector<std::string>> cells;
   for (const Row& r : rows) {
     const std::optional<double> ratio = r.ratio();
-    const std::string verdict = info.smoke ? "smoke" : !r.met ? "info" : *r.met ? "met" : "NOT met";
+    const std::string verdict = info.smoke           ? "smoke"
+                                : !r.verdict.empty() ? r.verdict
+                                : !r.met             ? "info"
+                                : *r.met             ? "met"
+                                                     : "NOT met";
     cells.push_back({r.key, r.name, withCost(r.idemText, r.idemCost),
                      withCost(r.baselineText, r.baselineCost), ratio ? fixed(*ratio, 2) + "x" : "-",
                      r.target.empty() ? "-" : r.target, verdict});
@@ -122,6 +126,7 @@ void writeJson(std::ostream& out, const RunInfo& info, const std::vector<Row>& r
                     {"ratio", ratio ? nlohmann::json(*ratio) : nullptr},
                     {"target", r.target.empty() ? nullptr : nlohmann::json(r.target)},
                     {"met", r.met ? nlohmann::json(*r.met) : nullptr},
+                    {"verdict", r.verdict.empty() ? nullptr : nlohmann::json(r.verdict)},
                     {"idem_cost", costJson(r.idemCost)},
                     {"baseline_cost", costJson(r.baselineCost)}});
   }

@@ -42,6 +42,8 @@ struct Row {
   std::string target;       // e.g. ">= 0.6x and >= 100,000 msg/s"; empty: none
   std::optional<bool> met;  // whether the target is met; none without a target
   std::optional<StoreCost> idemCost, baselineCost;  // store rows only
+  // Replaces met/not met when the target cannot be judged in this run (e.g. "disk too slow").
+  std::string verdict;
 
   // idem / baseline; nullopt without a baseline or when it is 0.
   std::optional<double> ratio() const;

@@ -1,5 +1,5 @@
-// BusDoorbell: a process-shared futex on a mapped file. Not a durability mechanism: losing the
-// file or a wake-up only costs latency, since consumers re-check the bus at least every slice.
+// BusDoorbell: process-shared futexes on a mapped file, one per slot. Not a durability mechanism:
+// a lost wake-up costs latency (until the consumer's wait ends), never a message.
 #include "framework/bus_doorbell.h"
 
 #include <fcntl.h>
@@ -23,6 +23,7 @@ namespace idem::detail {
 namespace {
 
 constexpr std::size_t kFileBytes = 4096;
+static_assert(BusDoorbell::kSlots * 2 * sizeof(std::uint32_t) == kFileBytes);
 
 std::atomic_ref<std::uint32_t> word(std::uint32_t* words, int i) {
   return std::atomic_ref(words[i]);
@@ -52,27 +53,45 @@ BusDoorbell::BusDoorbell(const std::filesystem::path& file) {
 
 BusDoorbell::~BusDoorbell() { ::munmap(words_, kFileBytes); }
 
-std::uint32_t BusDoorbell::ticket() const noexcept { return word(words_, 0).load(); }
+std::size_t BusDoorbell::slotOf(std::string_view endpoint) noexcept {
+  std::uint32_t hash = 2166136261u;  // FNV-1a, 32 bits
+  for (char c : endpoint) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 16777619u;
+  }
+  return hash % kSlots;
+}
 
-void BusDoorbell::ring() noexcept {
-  word(words_, 0).fetch_add(1);
+std::uint32_t BusDoorbell::ticket(std::string_view endpoint) const noexcept {
+  return word(words_, static_cast<int>(2 * slotOf(endpoint))).load();
+}
+
+std::uint32_t BusDoorbell::waiting(std::string_view endpoint) const noexcept {
+  return word(words_, static_cast<int>(2 * slotOf(endpoint) + 1)).load();
+}
+
+void BusDoorbell::ring(std::string_view endpoint) noexcept {
+  const int ring = static_cast<int>(2 * slotOf(endpoint));
+  word(words_, ring).fetch_add(1);
   // Dekker pairing with wait(): the waiter counts itself before the kernel compares the counter,
   // we advance the counter before reading the waiters (both sequentially consistent).
-  if (word(words_, 1).load() != 0) {
-    ::syscall(SYS_futex, &words_[0], FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+  if (word(words_, ring + 1).load() != 0) {
+    ::syscall(SYS_futex, &words_[ring], FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
   }
 }
 
-void BusDoorbell::wait(std::uint32_t ticket, std::chrono::nanoseconds upTo) noexcept {
+void BusDoorbell::wait(std::string_view endpoint, std::uint32_t ticket,
+                       std::chrono::nanoseconds upTo) noexcept {
   if (upTo <= std::chrono::nanoseconds::zero()) return;
+  const int ring = static_cast<int>(2 * slotOf(endpoint));
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(upTo);
   timespec timeout{static_cast<time_t>(seconds.count()),
                    static_cast<long>((upTo - seconds).count())};
-  word(words_, 1).fetch_add(1);
-  if (word(words_, 0).load() == ticket) {
-    ::syscall(SYS_futex, &words_[0], FUTEX_WAIT, ticket, &timeout, nullptr, 0);
+  word(words_, ring + 1).fetch_add(1);
+  if (word(words_, ring).load() == ticket) {
+    ::syscall(SYS_futex, &words_[ring], FUTEX_WAIT, ticket, &timeout, nullptr, 0);
   }
-  word(words_, 1).fetch_sub(1);
+  word(words_, ring + 1).fetch_sub(1);
 }
 
 }  // namespace idem::detail

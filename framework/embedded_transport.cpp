@@ -13,9 +13,6 @@ namespace idem {
 
 namespace {
 
-// Delayed messages and expired leases ring no bell: a waiting consumer looks at least this often.
-constexpr std::chrono::milliseconds kWaitSlice{20};
-
 std::int64_t nowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -63,11 +60,21 @@ std::vector<Delivery> EmbeddedTransport::receive(std::string_view endpoint, std:
   const auto deadline = std::chrono::steady_clock::now() + maxWait;
   for (;;) {
     // The ticket is taken before looking, so a publish after the look cuts the wait short.
-    const std::uint32_t ticket = impl_->doorbell.ticket();
-    std::vector<Delivery> got = impl_->bus.lease(endpoint, maxCount, nowNs());
+    const std::uint32_t ticket = impl_->doorbell.ticket(endpoint);
+    const std::int64_t lookedAt = nowNs();
+    store::BusStore::Leased got = impl_->bus.lease(endpoint, maxCount, lookedAt);
     const auto now = std::chrono::steady_clock::now();
-    if (!got.empty() || now >= deadline) return got;
-    impl_->doorbell.wait(ticket, std::min<std::chrono::nanoseconds>(deadline - now, kWaitSlice));
+    if (!got.deliveries.empty() || now >= deadline) return std::move(got.deliveries);
+    // Nothing rings when a delayed message or a lease falls due: wake for the earliest of them,
+    // and after one lease timeout at most (another consumer may take a lease meanwhile).
+    std::chrono::nanoseconds upTo =
+        std::min<std::chrono::nanoseconds>(deadline - now, options_.leaseTimeout);
+    if (got.nextDueNs != INT64_MAX) {
+      upTo = std::min(
+          upTo, std::chrono::nanoseconds(std::max<std::int64_t>(got.nextDueNs - lookedAt, 0)));
+    }
+    if (upTo <= std::chrono::nanoseconds::zero()) upTo = std::chrono::microseconds{100};
+    impl_->doorbell.wait(endpoint, ticket, upTo);
   }
 }
 
@@ -83,21 +90,34 @@ void EmbeddedTransport::checkOutbound(const Outbound& message) const {
 void EmbeddedTransport::publish(std::span<const Outbound> messages) {
   for (const Outbound& m : messages) checkOutbound(m);
   if (messages.empty()) return;
-  impl_->bus.publish(messages, nowNs());
-  impl_->doorbell.ring();
+  for (const std::string& endpoint : impl_->bus.publish(messages, nowNs())) {
+    impl_->doorbell.ring(endpoint);
+  }
 }
 
 void EmbeddedTransport::ack(std::string_view endpoint, std::span<const std::uint64_t> tags) {
   if (!tags.empty()) impl_->bus.ack(endpoint, tags);
 }
 
+std::vector<Delivery> EmbeddedTransport::settle(std::string_view endpoint,
+                                                std::span<const Outbound> outputs,
+                                                std::span<const std::uint64_t> acks,
+                                                std::size_t maxNext) {
+  for (const Outbound& m : outputs) checkOutbound(m);
+  if (outputs.empty() && acks.empty() && maxNext == 0) return {};
+  store::BusStore::Settled settled = impl_->bus.settle(endpoint, outputs, acks, maxNext, nowNs());
+  for (const std::string& readied : settled.readied) impl_->doorbell.ring(readied);
+  return std::move(settled.next.deliveries);
+}
+
+BusCommits EmbeddedTransport::commits() const noexcept { return impl_->bus.commits(); }
+
 void EmbeddedTransport::retryLater(std::string_view endpoint, std::uint64_t tag,
                                    std::chrono::milliseconds delay) {
   const std::int64_t due =
       nowNs() + std::chrono::duration_cast<std::chrono::nanoseconds>(delay).count();
-  if (impl_->bus.retryLater(endpoint, tag, due) && delay <= std::chrono::milliseconds::zero()) {
-    impl_->doorbell.ring();
-  }
+  // A delayed one rings too: a waiting consumer then re-reads when the earliest delay ends.
+  if (impl_->bus.retryLater(endpoint, tag, due)) impl_->doorbell.ring(endpoint);
 }
 
 void EmbeddedTransport::deadLetter(std::string_view endpoint, std::uint64_t tag,
@@ -119,7 +139,7 @@ std::vector<ErrorEntry> EmbeddedTransport::errors(std::string_view endpoint,
 std::size_t EmbeddedTransport::retryErrors(std::string_view endpoint,
                                            std::optional<std::uint64_t> id) {
   const std::size_t moved = impl_->bus.retryErrors(endpoint, id);
-  if (moved > 0) impl_->doorbell.ring();
+  if (moved > 0) impl_->doorbell.ring(endpoint);
   return moved;
 }
 

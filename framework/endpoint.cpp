@@ -57,6 +57,9 @@ struct Endpoint::Impl {
   EndpointStats statsSnapshot;  // copied after each batch, for stats() on other threads
   store::VersionStore store;
   detail::Pipeline pipeline;
+  // When the endpoint last handled a batch (steady clock); idle steps record confirmations once
+  // it is recordConfirmedAfter old.
+  std::chrono::steady_clock::time_point lastBatch = std::chrono::steady_clock::now();
 };
 
 Endpoint::Endpoint(Handlers handlers, Transport& transport, EndpointOptions options) {
@@ -81,16 +84,29 @@ Endpoint::~Endpoint() = default;
 const std::string& Endpoint::name() const { return impl_->handlers.endpointName(); }
 
 std::size_t Endpoint::processBatch() {
-  std::vector<Delivery> batch =
-      impl_->transport.receive(name(), impl_->options.batchSize, impl_->options.batchWait);
+  // The batch the last settle leased, else what is queued now (the bus returns at once when
+  // anything is; it waits batchWait only when nothing is).
+  std::vector<Delivery> batch = impl_->pipeline.takeLeasedNext();
   if (batch.empty()) {
-    // Idle: record what was confirmed (so that the sweep sees only what nobody confirmed), then
-    // re-emit what a dead process left owed.
-    impl_->pipeline.flushPublished();
-    impl_->pipeline.reemitOwed(kOwedPerIdleStep);
-    impl_->pipeline.flushPublished();  // what it re-emitted (nothing to write: no transaction)
+    batch = impl_->transport.receive(name(), impl_->options.batchSize, impl_->options.batchWait);
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (batch.empty()) {
+    // Idle: once idle for a while, record what was confirmed (so that the owed sweep sees only
+    // what nobody confirmed), then re-emit what a dead process left owed. A busy endpoint
+    // records confirmations in its next batch's commit instead; flushPublished() writes only
+    // when something is unrecorded, so an idle endpoint pays one commit, not one per poll.
+    const bool sweep = impl_->pipeline.owedSweepDue();
+    if (sweep || now - impl_->lastBatch >= impl_->options.recordConfirmedAfter) {
+      impl_->pipeline.flushPublished();
+    }
+    if (sweep) {
+      impl_->pipeline.reemitOwed(kOwedPerIdleStep);
+      impl_->pipeline.flushPublished();  // what it re-emitted
+    }
   } else {
     impl_->pipeline.process(batch);
+    impl_->lastBatch = now;
   }
   const store::LmdbCounters costs = impl_->store.counters();
   impl_->stats.storeCommits = costs.commits;
@@ -119,7 +135,27 @@ void Endpoint::run(std::stop_token stop) {
       std::this_thread::sleep_for(backoff);
     }
   }
+  // Drain: a batch leased while settling the last one is processed, not left to its lease
+  // timeout; nothing further is leased.
+  impl_->pipeline.leaseNextWhileSettling(false);
+  try {
+    processLeasedNext();
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kBug || e.kind() == ErrorKind::kPermanent) throw;
+    spdlog::warn(
+        "endpoint {}: the batch leased last was not completed at shutdown ({}); it is "
+        "delivered again when its lease runs out",
+        name(), e.what());
+  }
   impl_->pipeline.flushPublished();
+}
+
+void Endpoint::processLeasedNext() {
+  std::vector<Delivery> batch = impl_->pipeline.takeLeasedNext();
+  if (batch.empty()) return;
+  impl_->pipeline.process(batch);
+  std::lock_guard lock(impl_->statsLock);
+  impl_->statsSnapshot = impl_->stats;
 }
 
 EndpointStats Endpoint::stats() const {

@@ -166,6 +166,12 @@ void Pipeline::recordConfirmed(store::Txn& txn) {
   }
 }
 
+bool Pipeline::owedSweepDue() const {
+  const std::int64_t after =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.reemitOwedAfter).count();
+  return owedSweeping_ || nowNs() - owedSweepStartNs_ >= after;
+}
+
 bool Pipeline::reemitOwed(std::size_t budget) {
   const std::int64_t after =
       std::chrono::duration_cast<std::chrono::nanoseconds>(options_.reemitOwedAfter).count();
@@ -532,13 +538,8 @@ void Pipeline::handleDuplicate(store::Txn& txn, Item& item, const store::Applied
   item.outcome = Outcome::kDuplicate;
 }
 
-void Pipeline::publishOutputs(std::vector<Item>& items) {
-  struct Part {
-    Item* item;
-    std::size_t begin, end;
-  };
-  std::vector<Outbound> outputs;
-  std::vector<Part> parts;
+Pipeline::Gathered Pipeline::gatherOutputs(std::vector<Item>& items) {
+  Gathered g;
   for (Item& item : items) {
     // A new version without outputs owes nothing: confirming it keeps the batch's run of seqs
     // whole, so that the publication set loses the batch's range in one step.
@@ -546,19 +547,23 @@ void Pipeline::publishOutputs(std::vector<Item>& items) {
       confirmed_.push_back(item.seq);
     }
     if (item.emitted.messages.empty()) continue;
-    const std::size_t begin = outputs.size();
-    for (Outbound& m : item.emitted.messages) outputs.push_back(std::move(m));
-    parts.push_back({&item, begin, outputs.size()});
+    const std::size_t begin = g.outputs.size();
+    for (Outbound& m : item.emitted.messages) g.outputs.push_back(std::move(m));
+    g.parts.push_back({&item, begin, g.outputs.size()});
   }
-  if (outputs.empty()) return;
+  return g;
+}
+
+void Pipeline::publishOutputs(Gathered& g) {
+  if (g.outputs.empty()) return;
   try {
-    transport_.publish(outputs);
+    transport_.publish(g.outputs);
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::kPermanent) throw;
     // Some output can never be accepted now: find whose, and publish everything else.
-    for (Part& part : parts) {
+    for (Part& part : g.parts) {
       try {
-        transport_.publish(std::span(outputs).subspan(part.begin, part.end - part.begin));
+        transport_.publish(std::span(g.outputs).subspan(part.begin, part.end - part.begin));
       } catch (const Error& refused) {
         if (refused.kind() != ErrorKind::kPermanent) throw;
         const std::size_t count = part.end - part.begin;
@@ -577,38 +582,41 @@ void Pipeline::publishOutputs(std::vector<Item>& items) {
       }
     }
   }
-  for (const Part& part : parts) {
+}
+
+void Pipeline::confirmOutputs(const Gathered& g) {
+  for (const Part& part : g.parts) {
     if (part.end == part.begin) continue;
     stats_.published += part.end - part.begin;
     confirmed_.push_back(part.item->seq);
   }
 }
 
-void Pipeline::publishAndAck(std::vector<Item>& items) {
-  // 4. Publish every output of the batch, new and re-emitted, and wait for confirmation.
-  publishOutputs(items);
-  fault(FaultPoint::kAfterPublish);
-
-  // 5. Settle every delivery: dead letters and retries first, then one ack for the rest.
-  const std::string& endpoint = handlers_.endpointName();
+std::vector<std::uint64_t> Pipeline::acksOf(const std::vector<Item>& items) {
   std::vector<std::uint64_t> acks;
+  for (const Item& item : items) {
+    if (item.outcome != Outcome::kRetry && item.outcome != Outcome::kDeadLetter) {
+      acks.push_back(item.delivery->tag);
+    }
+  }
+  return acks;
+}
+
+void Pipeline::handOverFailures(std::vector<Item>& items) {
+  const std::string& endpoint = handlers_.endpointName();
   for (Item& item : items) {
     switch (item.outcome) {
       case Outcome::kNew:
         ++stats_.processed;
-        acks.push_back(item.delivery->tag);
         break;
       case Outcome::kDuplicate:
         ++stats_.duplicates;
-        acks.push_back(item.delivery->tag);
         break;
       case Outcome::kAlreadyPublished:
         ++stats_.alreadyPublished;
-        acks.push_back(item.delivery->tag);
         break;
       case Outcome::kPruned:
         ++stats_.prunedDuplicates;
-        acks.push_back(item.delivery->tag);
         break;
       case Outcome::kRetry: {
         const unsigned shift = std::min<unsigned>(item.delivery->attempt - 1, 20);
@@ -629,8 +637,44 @@ void Pipeline::publishAndAck(std::vector<Item>& items) {
         break;
     }
   }
+}
+
+bool Pipeline::settleAtomically(std::vector<Item>& items, Gathered& g) {
+  // 4+5 in one step of the transport: every output of the batch stored, the inputs that produced
+  // them acked, and the next batch leased, all durable together or not at all. There is no
+  // moment between publish and ack, so kBeforeAck fires before the step (nothing published,
+  // nothing acked) and kAfterPublish after it (published and acked, confirmations not recorded).
   fault(FaultPoint::kBeforeAck);
-  if (!acks.empty()) transport_.ack(endpoint, acks);
+  const std::vector<std::uint64_t> acks = acksOf(items);
+  try {
+    next_ = transport_.settle(handlers_.endpointName(), g.outputs, acks,
+                              leaseNext_ ? options_.batchSize : 0);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kPermanent) throw;
+    return false;  // nothing was written: publish and ack apart, finding the refused outputs
+  }
+  confirmOutputs(g);
+  // Retries and dead letters settle only their own deliveries, and emit nothing.
+  handOverFailures(items);
+  fault(FaultPoint::kAfterPublish);
+  return true;
+}
+
+void Pipeline::publishAndAck(std::vector<Item>& items) {
+  Gathered g = gatherOutputs(items);
+  const bool atomic = transport_.settlesAtomically();
+  if (atomic && settleAtomically(items, g)) return;
+
+  // 4. Publish every output of the batch, new and re-emitted, and wait for confirmation.
+  publishOutputs(g);
+  confirmOutputs(g);
+  fault(FaultPoint::kAfterPublish);
+
+  // 5. Settle every delivery: dead letters and retries first, then one ack for the rest.
+  handOverFailures(items);
+  if (!atomic) fault(FaultPoint::kBeforeAck);  // (an atomic transport's fired before it failed)
+  const std::vector<std::uint64_t> acks = acksOf(items);
+  if (!acks.empty()) transport_.ack(handlers_.endpointName(), acks);
 }
 
 }  // namespace idem::detail

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "framework/decoded_input.h"
@@ -41,6 +42,15 @@ class Pipeline {
   // owed. Returns whether a sweep is under way (call again). Throws idem::Error (transient) when
   // publishing failed; the step is then retried.
   bool reemitOwed(std::size_t budget);
+  // Whether the next reemitOwed() call would do work: a sweep under way, or one due to start.
+  bool owedSweepDue() const;
+
+  // Whether process() lets an atomically settling transport lease the next batch (up to
+  // batchSize) in the same step as it settles this one; the endpoint turns it off to drain.
+  void leaseNextWhileSettling(bool on) noexcept { leaseNext_ = on; }
+  // The deliveries the last settle leased (none unless the transport did), moved out. They are
+  // under lease: process them, or their leases run out and they are delivered again.
+  std::vector<Delivery> takeLeasedNext() { return std::exchange(next_, {}); }
 
   // Test-only (tests/explore hashes a consumer's state): what the pipeline keeps across batches.
   const std::vector<std::uint64_t>& confirmedForTest() const { return confirmed_; }
@@ -79,11 +89,30 @@ class Pipeline {
   // Retention's bounded step for this batch (a no-op when retention is off, and in the first
   // batch of this pipeline).
   store::PruneCounts prune(store::Txn& txn) const;
+  // The batch's outputs in one span, and which item produced which of them.
+  struct Part {
+    Item* item;
+    std::size_t begin, end;  // its outputs; begin == end once refused
+  };
+  struct Gathered {
+    std::vector<Outbound> outputs;
+    std::vector<Part> parts;
+  };
+  Gathered gatherOutputs(std::vector<Item>& items);
   void publishAndAck(std::vector<Item>& items);
+  // With a transport that settles atomically: outputs, acks and the next lease in one step.
+  // False, with nothing settled, when the transport refuses some output permanently.
+  bool settleAtomically(std::vector<Item>& items, Gathered& g);
   // Publishes the batch's outputs. When the transport refuses some permanently (they passed
   // checkOutbound() before their commit, but its limits changed), publishes item by item and
   // dead-letters the inputs whose outputs are refused: their versions stay owed.
-  void publishOutputs(std::vector<Item>& items);
+  void publishOutputs(Gathered& g);
+  // Counts what was published and remembers the versions confirmed (for recordConfirmed).
+  void confirmOutputs(const Gathered& g);
+  // Counts each item's outcome; hands retries and dead letters over to the transport.
+  void handOverFailures(std::vector<Item>& items);
+  // The tags of the deliveries to ack: every outcome but a retry or a dead letter.
+  static std::vector<std::uint64_t> acksOf(const std::vector<Item>& items);
   void fault(FaultPoint point) const;
   // Removes confirmed_ from the publication set (one range per run of consecutive seqs).
   void recordConfirmed(store::Txn& txn);
@@ -98,6 +127,8 @@ class Pipeline {
   // Log records whose outputs the transport confirmed (or that have none), not yet removed from
   // the publication set.
   std::vector<std::uint64_t> confirmed_;
+  bool leaseNext_ = true;
+  std::vector<Delivery> next_;  // leased by the last settle, for takeLeasedNext()
   // reemitOwed()'s sweep: under way or not, its position in the publication set, when it
   // started (the pipeline's creation before the first), and the newest recorded time it takes.
   bool owedSweeping_ = false;

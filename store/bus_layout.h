@@ -12,6 +12,7 @@
 //
 //   db "meta"      "format"          -> "idem.bus/1"
 //                  "next-seq"        -> u64
+//                  "lease-floor" 0x00 endpoint -> nsTime   no lease of endpoint expires before it
 //   db "messages"  seq               -> attempt:u32 endpointLength:u32 endpoint envelope
 //   db "ready"     endpoint 0x00 seq -> (empty)
 //   db "leased"    endpoint 0x00 seq -> expiry:nsTime owner:u64

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <climits>
 #include <map>
 #include <set>
 #include <string>
@@ -18,6 +20,7 @@ using namespace bus;  // NOLINT(google-build-using-namespace): the layout is thi
 
 namespace {
 constexpr std::size_t kMaxPromotedPerCall = 4096;
+constexpr std::int64_t kNoLease = INT64_MAX;  // a lease floor when no lease is held
 }  // namespace
 
 struct BusStore::Impl {
@@ -55,6 +58,41 @@ struct BusStore::Impl {
     auto e = decodeError(key, value);
     if (!e) damaged("error record of '" + std::string(chars(key.first(key.size() - 8))) + "'");
     return std::move(*e);
+  }
+
+  // meta "lease-floor" 0x00 endpoint: no lease of `endpoint` expires before it. Absent (a bus
+  // written before the floor existed, or never leased): none when the endpoint holds no lease,
+  // else 0, so that the next lease call scans once and records it.
+  static std::string floorKey(std::string_view endpoint) {
+    std::string key = "lease-floor";
+    key.push_back('\0');
+    key.append(endpoint);
+    return key;
+  }
+  std::int64_t leaseFloor(Txn& txn, std::string_view endpoint) const {
+    auto v = txn.get(meta, asBytes(floorKey(endpoint)));
+    if (!v) return readCounts(txn, endpoint)[kLeased] == 0 ? kNoLease : 0;
+    if (v->size() != 8) damaged("lease floor of '" + std::string(endpoint) + "'");
+    return static_cast<std::int64_t>(readBe(v->data(), 8));
+  }
+  void putLeaseFloor(Txn& txn, std::string_view endpoint, std::int64_t floor) const {
+    (void)txn.put(meta, asBytes(floorKey(endpoint)),
+                  asBytes(be64(static_cast<std::uint64_t>(floor))));
+  }
+  // The due time of the earliest delayed message of any endpoint (kNoLease: none).
+  std::int64_t firstDelayed(Txn& txn) const {
+    Cursor cursor(txn, delayed);
+    if (!cursor.move(MDB_FIRST)) return kNoLease;
+    if (cursor.key().size() != 16) damaged("delayed key of wrong size");
+    return static_cast<std::int64_t>(readBe(cursor.key().data(), 8));
+  }
+  bool hasReady(Txn& txn, std::string_view endpoint) const {
+    return !keysWithPrefix(txn, ready, prefixOf(endpoint), 1).empty();
+  }
+  // When `endpoint` may next find something to lease without a publish: the earliest of its
+  // lease floor and the first delayed message. At or before `nowNs`: a lease call has work.
+  std::int64_t nextDue(Txn& txn, std::string_view endpoint) const {
+    return std::min(leaseFloor(txn, endpoint), firstDelayed(txn));
   }
 
   // Keys of `dbi` starting with `prefix`, in order, at most `limit`.
@@ -108,6 +146,18 @@ class BusStore::Impl::Writer {
     return seq;
   }
 
+  // Deletes the lease `tag` of `endpoint` and its message without reading the message; false when
+  // there is no such lease.
+  bool dropLease(std::string_view endpoint, std::uint64_t tag) {
+    const std::string key = endpointKey(endpoint, tag);
+    if (!txn_.del(s_.leased, asBytes(key))) return false;
+    if (!txn_.del(s_.messages, asBytes(be64(tag)))) {
+      s_.damaged("message " + std::to_string(tag) + " is leased but missing");
+    }
+    add(endpoint, kLeased, -1);
+    return true;
+  }
+
   // Removes the lease `tag` of `endpoint` and its message; nullopt when there is no such lease.
   std::optional<StoredMessage> takeLease(std::string_view endpoint, std::uint64_t tag) {
     const std::string key = endpointKey(endpoint, tag);
@@ -140,23 +190,59 @@ class BusStore::Impl::Writer {
     }
   }
 
+  // Scans the leases of `endpoint` only when its lease floor (no lease expires before it) has
+  // passed: in steady state once per lease timeout, not once per call. The scan returns the
+  // expired ones to ready and records the exact floor of the leases that remain.
   void reclaimExpired(std::string_view endpoint, std::int64_t nowNs) {
+    if (s_.leaseFloor(txn_, endpoint) > nowNs) return;
     const std::string prefix = prefixOf(endpoint);
     std::vector<std::uint64_t> expired;
+    std::int64_t floor = kNoLease;
     {
       Cursor cursor(txn_, s_.leased);
       for (bool ok = cursor.move(MDB_SET_RANGE, asBytes(prefix));
            ok && startsWith(cursor.key(), prefix); ok = cursor.move(MDB_NEXT)) {
         const std::optional<std::int64_t> expiry = leaseExpiry(cursor.value());
         if (!expiry) s_.damaged("lease record of wrong size");
-        if (*expiry <= nowNs) expired.push_back(seqOf(cursor.key()));
+        if (*expiry <= nowNs) {
+          expired.push_back(seqOf(cursor.key()));
+        } else {
+          floor = std::min(floor, *expiry);
+        }
       }
     }
     for (std::uint64_t tag : expired) {
       std::optional<StoredMessage> m = takeLease(endpoint, tag);
       enqueue(endpoint, m->attempt + 1, m->envelope, std::nullopt);
     }
+    s_.putLeaseFloor(txn_, endpoint, floor);
   }
+
+  // Leases up to `maxCount` ready messages of `endpoint` until nowNs + leaseNs.
+  std::vector<Delivery> leaseReady(std::string_view endpoint, std::size_t maxCount,
+                                   std::int64_t nowNs) {
+    std::vector<Delivery> out;
+    if (maxCount == 0) return out;
+    const std::string prefix = prefixOf(endpoint);
+    const std::int64_t expiry = nowNs + s_.options.leaseNs;
+    const std::string leaseValue = encodeLease(expiry, s_.options.owner);
+    for (const std::string& key : Impl::keysWithPrefix(txn_, s_.ready, prefix, maxCount)) {
+      const std::uint64_t seq = seqOf(asBytes(key));
+      StoredMessage m = s_.readMessage(txn_, seq);
+      txn_.del(s_.ready, asBytes(key));
+      (void)txn_.put(s_.leased, asBytes(key), asBytes(leaseValue));
+      out.push_back(Delivery{std::move(m.envelope), seq, m.attempt});
+    }
+    if (out.empty()) return out;
+    // Leases taken later expire later, so the floor moves only when no lease was held.
+    if (expiry < s_.leaseFloor(txn_, endpoint)) s_.putLeaseFloor(txn_, endpoint, expiry);
+    add(endpoint, kReady, -static_cast<std::int64_t>(out.size()));
+    add(endpoint, kLeased, static_cast<std::int64_t>(out.size()));
+    return out;
+  }
+
+  // Routes and stores `messages` (see BusStore::publish); returns the endpoints given ready ones.
+  std::set<std::string> route(std::span<const Outbound> messages, std::int64_t nowNs);
 
   // Refuses the transaction when one of `endpoints` (which gained messages) is now deeper than
   // `maxDepth`.
@@ -276,69 +362,78 @@ std::vector<std::string> BusStore::subscribers(std::uint64_t messageType) const 
   return out;
 }
 
-std::vector<Delivery> BusStore::lease(std::string_view endpoint, std::size_t maxCount,
-                                      std::int64_t nowNs) {
+BusStore::Leased BusStore::lease(std::string_view endpoint, std::size_t maxCount,
+                                 std::int64_t nowNs) {
   checkEndpoint(endpoint);
   Impl& s = *impl_;
-  std::vector<Delivery> out;
+  Leased out;
+  // A read transaction first: an empty queue with nothing falling due costs no write (no writer
+  // lock, no commit, no fsync).
+  bool work = false;
+  s.env.read([&](Txn& txn) {
+    out.nextDueNs = s.nextDue(txn, endpoint);
+    work = out.nextDueNs <= nowNs || (maxCount > 0 && s.hasReady(txn, endpoint));
+  });
+  if (!work) return out;
   s.env.write([&](Txn& txn) {
-    out.clear();
     Impl::Writer w(s, txn);
     w.promoteDue(nowNs);
     w.reclaimExpired(endpoint, nowNs);
-    const std::string prefix = prefixOf(endpoint);
-    const std::string leaseValue = encodeLease(nowNs + s.options.leaseNs, s.options.owner);
-    for (const std::string& key : Impl::keysWithPrefix(txn, s.ready, prefix, maxCount)) {
-      const std::uint64_t seq = seqOf(asBytes(key));
-      StoredMessage m = s.readMessage(txn, seq);
-      txn.del(s.ready, asBytes(key));
-      (void)txn.put(s.leased, asBytes(key), asBytes(leaseValue));
-      out.push_back(Delivery{std::move(m.envelope), seq, m.attempt});
-    }
-    w.add(endpoint, kReady, -static_cast<std::int64_t>(out.size()));
-    w.add(endpoint, kLeased, static_cast<std::int64_t>(out.size()));
+    out.deliveries = w.leaseReady(endpoint, maxCount, nowNs);
+    out.nextDueNs = s.nextDue(txn, endpoint);
     w.finish();
   });
   return out;
 }
 
-void BusStore::publish(std::span<const Outbound> messages, std::int64_t nowNs) {
+std::set<std::string> BusStore::Impl::Writer::route(std::span<const Outbound> messages,
+                                                    std::int64_t nowNs) {
+  std::set<std::string> readied;
+  std::map<std::uint64_t, std::vector<std::string>> subscribersOf;
+  // Back-pressure applies to edge messages only: outputs of committed versions must always
+  // be taken (Transport::publish), or two endpoints sending to each other would deadlock.
+  std::set<std::string> limited;
+  auto put = [&](const std::string& endpoint, const Outbound& m,
+                 const std::optional<std::int64_t>& delay) {
+    enqueue(endpoint, 1, m.envelope, delay);
+    if (!m.committed) limited.insert(endpoint);
+    readied.insert(endpoint);  // delayed too: its waiters re-read when the delay ends
+  };
+  for (const Outbound& m : messages) {
+    const std::int64_t due = toNs(m.deliverAt);
+    std::optional<std::int64_t> delay;  // (assigned apart: GCC 12 -O2 misreads the ternary)
+    if (due > nowNs) delay.emplace(due);
+    if (!m.destination.empty()) {
+      put(m.destination, m, delay);
+      continue;
+    }
+    auto it = subscribersOf.find(m.messageType);
+    if (it == subscribersOf.end()) {
+      std::vector<std::string> names;
+      for (const std::string& key :
+           Impl::keysWithPrefix(txn_, s_.subs, be64(m.messageType), SIZE_MAX)) {
+        names.push_back(key.substr(8));
+      }
+      it = subscribersOf.emplace(m.messageType, std::move(names)).first;
+    }
+    for (const std::string& endpoint : it->second) put(endpoint, m, delay);
+  }
+  checkDepth(limited, s_.options.maxDepth);
+  return readied;
+}
+
+std::set<std::string> BusStore::publish(std::span<const Outbound> messages, std::int64_t nowNs) {
   for (const Outbound& m : messages) {
     if (!m.destination.empty()) checkEndpoint(m.destination);
   }
   Impl& s = *impl_;
+  std::set<std::string> readied;
   s.env.write([&](Txn& txn) {
     Impl::Writer w(s, txn);
-    std::map<std::uint64_t, std::vector<std::string>> subscribersOf;
-    // Back-pressure applies to edge messages only: outputs of committed versions must always
-    // be taken (Transport::publish), or two endpoints sending to each other would deadlock.
-    std::set<std::string> limited;
-    for (const Outbound& m : messages) {
-      const std::int64_t due = toNs(m.deliverAt);
-      std::optional<std::int64_t> delay;  // (assigned apart: GCC 12 -O2 misreads the ternary)
-      if (due > nowNs) delay.emplace(due);
-      if (!m.destination.empty()) {
-        w.enqueue(m.destination, 1, m.envelope, delay);
-        if (!m.committed) limited.insert(m.destination);
-        continue;
-      }
-      auto it = subscribersOf.find(m.messageType);
-      if (it == subscribersOf.end()) {
-        std::vector<std::string> names;
-        for (const std::string& key :
-             Impl::keysWithPrefix(txn, s.subs, be64(m.messageType), SIZE_MAX)) {
-          names.push_back(key.substr(8));
-        }
-        it = subscribersOf.emplace(m.messageType, std::move(names)).first;
-      }
-      for (const std::string& endpoint : it->second) {
-        w.enqueue(endpoint, 1, m.envelope, delay);
-        if (!m.committed) limited.insert(endpoint);
-      }
-    }
-    w.checkDepth(limited, s.options.maxDepth);
+    readied = w.route(messages, nowNs);
     w.finish();
   });
+  return readied;
 }
 
 std::size_t BusStore::ack(std::string_view endpoint, std::span<const std::uint64_t> tags) {
@@ -348,10 +443,37 @@ std::size_t BusStore::ack(std::string_view endpoint, std::span<const std::uint64
   s.env.write([&](Txn& txn) {
     acked = 0;
     Impl::Writer w(s, txn);
-    for (std::uint64_t tag : tags) acked += w.takeLease(endpoint, tag).has_value();
+    for (std::uint64_t tag : tags) acked += w.dropLease(endpoint, tag);
     w.finish();
   });
   return acked;
+}
+
+BusStore::Settled BusStore::settle(std::string_view endpoint, std::span<const Outbound> outputs,
+                                   std::span<const std::uint64_t> acks, std::size_t maxNext,
+                                   std::int64_t nowNs) {
+  checkEndpoint(endpoint);
+  for (const Outbound& m : outputs) {
+    if (!m.destination.empty()) checkEndpoint(m.destination);
+  }
+  Impl& s = *impl_;
+  Settled out;
+  s.env.write([&](Txn& txn) {
+    out = Settled{};
+    Impl::Writer w(s, txn);
+    // 1. The outputs are stored, 2. the inputs that produced them deleted, 3. the next batch
+    // leased: one commit, so that no crash leaves an input acked whose outputs are missing.
+    out.readied = w.route(outputs, nowNs);
+    for (std::uint64_t tag : acks) out.acked += w.dropLease(endpoint, tag);
+    if (maxNext > 0) {
+      w.promoteDue(nowNs);
+      w.reclaimExpired(endpoint, nowNs);
+      out.next.deliveries = w.leaseReady(endpoint, maxNext, nowNs);
+    }
+    out.next.nextDueNs = s.nextDue(txn, endpoint);
+    w.finish();
+  });
+  return out;
 }
 
 bool BusStore::retryLater(std::string_view endpoint, std::uint64_t tag, std::int64_t dueNs) {
@@ -384,6 +506,11 @@ bool BusStore::deadLetter(std::string_view endpoint, std::uint64_t tag, const Er
     w.finish();
   });
   return found;
+}
+
+BusCommits BusStore::commits() const noexcept {
+  const LmdbCounters c = impl_->env.counters();
+  return {c.commits, c.syncs, c.pagesWritten};
 }
 
 QueueStats BusStore::stats(std::string_view endpoint) const {

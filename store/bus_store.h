@@ -3,12 +3,15 @@
 // queue, plus the subscriptions. Layout at the top of bus_store.cpp and in docs/storage-format.md.
 #pragma once
 
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -50,18 +53,44 @@ class BusStore {
   // The subscribers of `messageType`, in name order.
   std::vector<std::string> subscribers(std::uint64_t messageType) const;
 
-  // In one write transaction: due delayed messages (any endpoint) become ready; leases of
-  // `endpoint` that expired by `nowNs` return to ready with attempt + 1 under a new tag; then up
-  // to `maxCount` ready messages are leased until nowNs + leaseNs. Returns them, possibly none.
-  std::vector<Delivery> lease(std::string_view endpoint, std::size_t maxCount, std::int64_t nowNs);
+  // What a lease call took, and when `endpoint` may next find work without a publish (the
+  // earliest of its lease floor and the first delayed message of any endpoint; INT64_MAX: none).
+  // A lower bound: waking then may find nothing.
+  struct Leased {
+    std::vector<Delivery> deliveries;
+    std::int64_t nextDueNs = INT64_MAX;
+  };
+
+  // Looks in a read transaction first and writes nothing when there is nothing to lease and
+  // nothing due. Otherwise, in one write transaction: due delayed messages (any endpoint) become
+  // ready; leases of `endpoint` that expired by `nowNs` return to ready with attempt + 1 under a
+  // new tag (looked for only once the endpoint's lease floor has passed); then up to `maxCount`
+  // ready messages are leased until nowNs + leaseNs.
+  Leased lease(std::string_view endpoint, std::size_t maxCount, std::int64_t nowNs);
 
   // Routes and stores every message in one write transaction (see EmbeddedTransport::publish).
   // Throws Error kOverloaded, writing nothing, when an endpoint's depth would pass maxDepth
   // because of a message that is not `committed` (outputs of committed versions always go in).
-  void publish(std::span<const Outbound> messages, std::int64_t nowNs);
+  // Returns the endpoints that received a message, ready or delayed (whose doorbells to ring).
+  std::set<std::string> publish(std::span<const Outbound> messages, std::int64_t nowNs);
 
-  // Deletes the leased messages named by `tags`. Returns how many were; stale tags are skipped.
+  // Deletes the leased messages named by `tags` (without reading them). Returns how many were;
+  // stale tags are skipped.
   std::size_t ack(std::string_view endpoint, std::span<const std::uint64_t> tags);
+
+  // publish(outputs), ack(endpoint, acks) and, when maxNext > 0, lease(endpoint, maxNext), in ONE
+  // write transaction: all of it is durable, or (on a throw) none of it. Throws what publish
+  // throws.
+  struct Settled {
+    std::set<std::string> readied;  // as publish() returns
+    std::size_t acked = 0;
+    Leased next;
+  };
+  Settled settle(std::string_view endpoint, std::span<const Outbound> outputs,
+                 std::span<const std::uint64_t> acks, std::size_t maxNext, std::int64_t nowNs);
+
+  // What this process's commits on the bus cost so far.
+  BusCommits commits() const noexcept;
   // Releases the lease: the message becomes ready at `dueNs` with attempt + 1 under a new tag.
   // False (nothing changed) when the tag is stale.
   bool retryLater(std::string_view endpoint, std::uint64_t tag, std::int64_t dueNs);

@@ -46,7 +46,8 @@ std::vector<Row> fakeRows() {
        .target = ">= 0.6x and >= 100,000 msg/s",
        .met = false,
        .idemCost = idemCost,
-       .baselineCost = logCost},
+       .baselineCost = logCost,
+       .verdict = ""},
       {.key = "bytes-per-message-horizon0",
        .name = "bytes at horizons 0",
        .idem = 40,
@@ -57,7 +58,8 @@ std::vector<Row> fakeRows() {
        .target = "<= 1x",
        .met = true,
        .idemCost = std::nullopt,
-       .baselineCost = std::nullopt},
+       .baselineCost = std::nullopt,
+       .verdict = ""},
       {.key = "profile-store",
        .name = "profile",
        .idem = 60'000,
@@ -68,7 +70,8 @@ std::vector<Row> fakeRows() {
        .target = "",
        .met = std::nullopt,
        .idemCost = std::nullopt,
-       .baselineCost = std::nullopt},
+       .baselineCost = std::nullopt,
+       .verdict = ""},
   };
 }
 
@@ -93,11 +96,12 @@ TEST_CASE("The bench JSON holds every row with the eight fields and the run's fs
   REQUIRE(rows.size() == 3);
   for (const auto& row : rows) {
     for (const char* field : {"key", "row", "idem", "baseline", "unit", "ratio", "target", "met",
-                              "idem_cost", "baseline_cost"}) {
+                              "verdict", "idem_cost", "baseline_cost"}) {
       INFO(field);
       CHECK(row.contains(field));
     }
-    CHECK(row.size() == 10);
+    CHECK(row.size() == 11);
+    CHECK(row.at("verdict").is_null());  // set only when a target cannot be judged
     CHECK(row.at("key").is_string());
     CHECK(row.at("row").is_string());
     CHECK(row.at("idem").is_number());

@@ -43,6 +43,15 @@ struct QueueStats {
   std::uint64_t errors = 0;    // in the error queue
 };
 
+// What one process's commits on a bus cost so far (tests, benchmarks): write transactions that
+// changed something, the flushes they waited for, and the pages they wrote (see LmdbCounters in
+// store/lmdb_env.h for how each is measured).
+struct BusCommits {
+  std::uint64_t commits = 0;
+  std::uint64_t syncs = 0;
+  std::uint64_t pagesWritten = 0;
+};
+
 // Thread safety: every member may be called from any thread; the bus serialises writers (across
 // processes too). Open at most one EmbeddedTransport per process per bus directory.
 // Settling a stale delivery (ack, retryLater or deadLetter of a tag whose lease expired and was
@@ -60,10 +69,12 @@ class EmbeddedTransport : public Transport {
   const EmbeddedTransportOptions& options() const noexcept { return options_; }
 
   void subscribe(std::string_view endpoint, std::uint64_t messageType) override;
-  // One write transaction per call: makes due delayed messages ready, takes expired leases back
-  // (attempt + 1), leases up to `maxCount`. When none is ready, sleeps until a publisher rings
-  // the bus's doorbell (a futex in the bus directory), re-checking at least every 20 ms so that
-  // delayed messages and expired leases are noticed within that.
+  // Looks in a read transaction first; only when something is ready or due, one write
+  // transaction makes due delayed messages ready, takes expired leases back (attempt + 1) and
+  // leases up to `maxCount`. When none is ready, sleeps until a publisher rings this endpoint's
+  // doorbell (a futex in the bus directory; publishes to other endpoints do not wake it), or
+  // until the earliest delayed message or lease of the endpoint falls due, or one lease timeout
+  // passed (a lease taken meanwhile by another consumer may expire), whichever comes first.
   std::vector<Delivery> receive(std::string_view endpoint, std::size_t maxCount,
                                 std::chrono::milliseconds maxWait) override;
   // The whole batch in one durable transaction, or nothing of it. An empty destination goes to
@@ -75,6 +86,11 @@ class EmbeddedTransport : public Transport {
   void checkOutbound(const Outbound& message) const override;
   void publish(std::span<const Outbound> messages) override;
   void ack(std::string_view endpoint, std::span<const std::uint64_t> tags) override;
+  // Outputs stored, acked inputs deleted and up to `maxNext` further deliveries leased, in ONE
+  // durable write transaction: one bus commit per batch of an endpoint.
+  std::vector<Delivery> settle(std::string_view endpoint, std::span<const Outbound> outputs,
+                               std::span<const std::uint64_t> acks, std::size_t maxNext) override;
+  bool settlesAtomically() const noexcept override { return true; }
   void retryLater(std::string_view endpoint, std::uint64_t tag,
                   std::chrono::milliseconds delay) override;
   void deadLetter(std::string_view endpoint, std::uint64_t tag, const ErrorReport& report) override;
@@ -90,6 +106,8 @@ class EmbeddedTransport : public Transport {
   std::size_t retryErrors(std::string_view endpoint, std::optional<std::uint64_t> id = {});
   // Deletes one error (or all of `endpoint`'s) for good. Returns how many were deleted.
   std::size_t purgeErrors(std::string_view endpoint, std::optional<std::uint64_t> id = {});
+  // What this object's commits on the bus cost so far.
+  BusCommits commits() const noexcept;
 
  private:
   struct Impl;

@@ -44,12 +44,18 @@ struct RetryPolicy {
 };
 
 // The named steps of the pipeline, in order. A fault hook sees each.
+// Over a transport that publishes and acks in one atomic step (Transport::settlesAtomically(),
+// the embedded bus) there is no moment with outputs published and inputs unacked: kBeforeAck
+// fires before that step (nothing published, nothing acked) and kAfterPublish after it (outputs
+// published and inputs acked, the confirmations not yet recorded in the store, so the versions
+// are still owed and re-emitted by the owed sweep), in that order.
 enum class FaultPoint {
   kInHandler,     // before each handler run
   kBeforeCommit,  // the batch's writes are made, not committed
   kAfterCommit,   // the batch is durable, nothing published
-  kAfterPublish,  // every output confirmed, no input acked
-  kBeforeAck,     // about to ack (after dead-lettering and retries were handed over)
+  kAfterPublish,  // every output confirmed, no input acked (atomic settle: see above)
+  kBeforeAck,     // about to ack (after dead-lettering and retries were handed over; atomic
+                  // settle: see above)
 };
 const char* toString(FaultPoint point) noexcept;
 
@@ -70,8 +76,14 @@ struct RetentionPolicy {
 
 struct EndpointOptions {
   std::filesystem::path storeDirectory;  // the endpoint's LMDB environment (created if absent)
-  std::size_t batchSize = 256;           // inputs per transaction (group commit)
+  // The most inputs per transaction (group commit). Batches are adaptive: a batch takes what is
+  // queued, up to this cap, without waiting while anything is queued.
+  std::size_t batchSize = 256;
+  // How long receive() waits when nothing is queued, before the endpoint takes an idle step.
   std::chrono::milliseconds batchWait{5};
+  // An endpoint idle this long records the confirmations of its last batches in a commit of its
+  // own (a busy endpoint records them in its next batch's commit; shutdown always does).
+  std::chrono::milliseconds recordConfirmedAfter{100};
   unsigned snapshotEvery = 1;  // snapshot every K-th version; others are re-folded on load
   std::size_t maxMessageBytes = std::size_t{1} << 20;  // larger envelopes go to the error queue
   RetryPolicy retry;
@@ -134,14 +146,17 @@ class Endpoint {
 
   const std::string& name() const;
 
-  // Receives one batch (waiting up to batchWait) and takes it through the whole pipeline; when
-  // none came, takes one idle step instead: re-emits a bounded number of the versions a dead
-  // process left owed (their confirmation lost), and records the confirmations of earlier
-  // batches. Returns the number of deliveries handled. Throws idem::Error when the batch could not
+  // Takes one batch through the whole pipeline: the one the transport leased while settling the
+  // previous batch, if any; else one received now (what is queued, up to batchSize, waiting up
+  // to batchWait only when nothing is). When none came, takes one idle step instead: re-emits a
+  // bounded number of the versions a dead process left owed (their confirmation lost), and, once
+  // idle for recordConfirmedAfter, records the confirmations of earlier batches. Returns the
+  // number of deliveries handled. Throws idem::Error when the batch could not
   // be committed or published; then nothing of it is acked and its inputs will come back.
   std::size_t processBatch();
 
-  // Calls processBatch() until `stop` is requested; the batch in flight completes (drain).
+  // Calls processBatch() until `stop` is requested; the batch in flight completes, and so does a
+  // batch already leased for it (drain); then the confirmations are recorded.
   // Transient and overloaded errors back off and continue; bugs propagate.
   void run(std::stop_token stop);
 
@@ -149,6 +164,7 @@ class Endpoint {
   EndpointStats stats() const;
 
  private:
+  void processLeasedNext();
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -87,6 +87,23 @@ class Transport {
   // Removes acknowledged deliveries for good.
   virtual void ack(std::string_view endpoint, std::span<const std::uint64_t> tags) = 0;
 
+  // Settles a processed batch of `endpoint`: publishes `outputs` (as publish(), confirmed), then
+  // acks `acks` (as ack()); and may lease up to `maxNext` further deliveries of `endpoint`, which
+  // it returns (possibly none) as receive() would have. The default does publish() then ack() and
+  // leases nothing. A transport that does it all in one atomic step says so with
+  // settlesAtomically(): then no crash leaves the outputs published and the inputs unacked, or
+  // the inputs acked and the outputs missing. Throws what publish() throws, and then acks nothing
+  // and leases nothing (an atomic transport has published nothing either).
+  virtual std::vector<Delivery> settle(std::string_view endpoint, std::span<const Outbound> outputs,
+                                       std::span<const std::uint64_t> acks, std::size_t maxNext) {
+    (void)maxNext;
+    if (!outputs.empty()) publish(outputs);
+    if (!acks.empty()) ack(endpoint, acks);
+    return {};
+  }
+  // True when settle() is one atomic, durable step (the embedded bus: one write transaction).
+  virtual bool settlesAtomically() const noexcept { return false; }
+
   // Releases the lease and makes the delivery receivable again after `delay`, attempt + 1.
   virtual void retryLater(std::string_view endpoint, std::uint64_t tag,
                           std::chrono::milliseconds delay) = 0;

@@ -41,7 +41,11 @@ TEMPLATE_TEST_CASE("a process killed at a pipeline step at every hop leaves an e
   run.requireExactlyOnce();
   // Outputs published before the crash are published again by the restarted process: the
   // oracles saw both copies (over NATS through the recorder's tap; the stream drops the second).
-  if (point == std::string("after-publish")) REQUIRE(run.reEmissionsSeen() > 0);
+  // The embedded bus publishes and acks in one step, so after-publish comes after the ack and
+  // no input comes back to re-emit for (the owed sweep does, later: tests/bus_test.cpp).
+  if (point == std::string("after-publish") && TestType::kBus == ChainRun::Bus::kNats) {
+    REQUIRE(run.reEmissionsSeen() > 0);
+  }
 }
 
 TEMPLATE_TEST_CASE("processes killed at random moments leave an exactly-once chain",
