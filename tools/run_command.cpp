@@ -1,4 +1,5 @@
-// `idem run`: serve endpoints of a built-in app until SIGTERM/SIGINT (tools/serve.h).
+// `idem run`: serve endpoints of a built-in app or of a handler module until SIGTERM/SIGINT
+// (tools/serve.h).
 #include <memory>
 
 #include "tools/apps.h"
@@ -9,10 +10,13 @@ namespace idem::tools {
 
 void addRunCommand(CLI::App& cli, int& exitCode) {
   auto app = std::make_shared<std::string>();
+  auto module = std::make_shared<std::string>();
   auto options = std::make_shared<ServeOptions>();
   CLI::App* cmd =
       cli.add_subcommand("run", "Serve endpoints of an app until SIGTERM/SIGINT (then drain)");
-  cmd->add_option("--app", *app, "bank or orders")->required();
+  cmd->add_option("--app", *app, "a built-in app: bank or orders");
+  cmd->add_option("--handlers", *module,
+                  "your handler module (.so built with IDEM_MODULE, include/idem/module.h)");
   cmd->add_option("--endpoint", options->endpoints, "endpoint to serve (repeatable)")->required();
   cmd->add_option("--dir", options->dir, "workspace: DIR/bus and DIR/stores/<endpoint>")
       ->required();
@@ -39,9 +43,11 @@ void addRunCommand(CLI::App& cli, int& exitCode) {
                   "NATS: replicas of the streams this process creates (3 on a cluster)")
       ->capture_default_str();
   cmd->add_flag("--no-fsync", options->noFsync, "skip fsync (benchmarks only: unsafe on OS crash)");
-  cmd->callback([app, options, partitions, &exitCode] {
+  cmd->callback([app, module, options, partitions, &exitCode] {
     if (!partitions->empty()) options->partitions = parsePartitionList(*partitions);
-    exitCode = serve(findApp(*app), *options);
+    const App chosen = chooseApp(*app, *module);
+    for (const std::string& endpoint : options->endpoints) (void)chosen.handlers(endpoint);
+    exitCode = serve(chosen, *options);
   });
 }
 
