@@ -1,6 +1,4 @@
 // idem: run endpoints, send messages, inspect queues and error queues, and run the demos.
-#include <spdlog/spdlog.h>
-
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <string>
@@ -10,9 +8,11 @@
 #include "store/bus_layout.h"
 #include "store/version_store.h"
 #include "tools/commands.h"
+#include "tools/log_setup.h"
 #include "tools/usage_error.h"
 
 int main(int argc, char** argv) {
+  idem::tools::levelsFromEnvironment();  // SPDLOG_LEVEL=debug, warn, ...
   CLI::App cli{"idem: exactly-once message processing, embedded by default"};
   cli.require_subcommand(1);
   int exitCode = 0;

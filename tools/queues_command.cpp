@@ -14,6 +14,7 @@
 #include "tools/apps.h"
 #include "tools/commands.h"
 #include "tools/json_messages.h"
+#include "tools/stats_files.h"
 #include "tools/usage_error.h"
 #include "tools/workspace.h"
 
@@ -177,6 +178,7 @@ void addQueuesCommand(CLI::App& cli, int& exitCode) {
       return;
     }
     EmbeddedTransport bus = openBus(*dir);
+    (void)removeStatsOfGoneProcesses(Workspace{*dir});  // housekeeping an operator expects here
     std::vector<QueueStats> queues = bus.queues();
     for (const AppEndpoint& e : chosen ? chosen->endpoints : std::vector<AppEndpoint>{}) {
       const auto names = endpointNames(queues);
