@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -94,6 +95,17 @@ std::int64_t Pipeline::nowNs() const {
 }
 
 void Pipeline::deadLetter(Item& item, std::string reason, std::string detail) const {
+  // Logged where the decision is made, with what an operator searches by; the move to the error
+  // queue itself is logged when the batch settles it.
+  if (item.input) {
+    spdlog::error("endpoint {}: dead letter: message {} entity {}/{} handler {}: {} ({})",
+                  handlers_.endpointName(), item.input->id().toHex(),
+                  item.input->handler().entityType, item.input->entityKey(),
+                  handlerName(item.input->handler()), reason, detail);
+  } else {
+    spdlog::error("endpoint {}: dead letter: an undecodable delivery (attempt {}): {} ({})",
+                  handlers_.endpointName(), item.delivery->attempt, reason, detail);
+  }
   item.outcome = Outcome::kDeadLetter;
   item.emitted = {};
   item.report.reason = std::move(reason);
@@ -111,6 +123,7 @@ void Pipeline::decode(Item& item) const {
 }
 
 void Pipeline::process(std::vector<Delivery>& deliveries) {
+  const auto batchStart = std::chrono::steady_clock::now();
   std::vector<Item> items(deliveries.size());
   for (std::size_t i = 0; i < deliveries.size(); ++i) {
     items[i].delivery = &deliveries[i];
@@ -120,6 +133,7 @@ void Pipeline::process(std::vector<Delivery>& deliveries) {
   // 2. Run every input inside one write transaction. On MDB_MAP_FULL the store re-runs this
   // body from the start, so each item's outcome is reset first.
   store::PruneCounts pruned;
+  const auto writeStart = std::chrono::steady_clock::now();
   store_.write([&](store::Txn& txn) {
     recordConfirmed(txn);
     for (Item& item : items) {
@@ -133,6 +147,7 @@ void Pipeline::process(std::vector<Delivery>& deliveries) {
     fault(FaultPoint::kBeforeCommit);
   });
   // 3. The batch is durable (write() returned after a synced commit).
+  stats_.commitLatency.record(std::chrono::steady_clock::now() - writeStart);
   confirmed_.clear();
   stats_.prunedVersions += pruned.versions;
   stats_.prunedApplied += pruned.applied;
@@ -147,6 +162,7 @@ void Pipeline::process(std::vector<Delivery>& deliveries) {
   }
   publishAndAck(items);
   ++stats_.batches;
+  stats_.batchLatency.record(std::chrono::steady_clock::now() - batchStart);
 }
 
 void Pipeline::flushPublished() {
@@ -322,6 +338,12 @@ void Pipeline::failAttempt(Item& item, std::string reason, const std::string& wh
     deadLetter(item, std::move(reason),
                "attempt " + std::to_string(item.delivery->attempt) + ", " + where);
   } else {
+    spdlog::warn(
+        "endpoint {}: retry: message {} entity {}/{} handler {} failed (attempt {} of {}, "
+        "{}): {}",
+        handlers_.endpointName(), item.input->id().toHex(), item.input->handler().entityType,
+        item.input->entityKey(), handlerName(item.input->handler()), item.delivery->attempt,
+        options_.retry.delayedRetries + 1, where, reason);
     item.outcome = Outcome::kRetry;
     item.emitted = {};
     item.report.reason = std::move(reason);
@@ -396,6 +418,7 @@ std::optional<RunResult> Pipeline::runWithRetries(Item& item, const RunInput& in
         auto stateDiff = firstDifference(result.state.asPtr(), again.state.asPtr());
         auto outputDiff = firstDifference(result.emitted.messages, again.emitted.messages, index);
         if (stateDiff || outputDiff) {
+          ++stats_.nonDeterminism;
           deadLetter(item,
                      "non-deterministic handler " + handler + ": two runs on the same state differ",
                      stateDiff ? "new state differs at byte " + std::to_string(*stateDiff)
@@ -413,6 +436,14 @@ std::optional<RunResult> Pipeline::runWithRetries(Item& item, const RunInput& in
       // kj::Exception (e.g. a Cap'n Proto read past its limits), std::exception, anything else
       // handler code throws: this attempt failed.
       failure = std::current_exception();
+    }
+    if (attempt < options_.retry.immediateRetries) {
+      spdlog::info(
+          "endpoint {}: handler failure: message {} entity {}/{} handler {} (run {} of "
+          "{}, again now): {}",
+          handlers_.endpointName(), item.input->id().toHex(), input.handler->entityType,
+          input.entityKey, handler, attempt + 1, options_.retry.immediateRetries + 1,
+          describe(failure));
     }
   }
   bool permanent = false;
@@ -524,6 +555,7 @@ void Pipeline::handleDuplicate(store::Txn& txn, Item& item, const store::Applied
                              std::to_string(*diff)
                        : "the re-run state equals the recorded snapshot";
     }
+    ++stats_.nonDeterminism;
     deadLetter(item,
                "non-determinism: handler " + recordedBy + " re-run on " + handler->entityType +
                    "/" + key + " version " + std::to_string(applied.version) +

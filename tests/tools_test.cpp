@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -62,7 +64,7 @@ TEST_CASE("idem send converts JSON through the schema and refuses what does not 
           "[tools][process]") {
   TempDir dir("idem-tools");
   const std::string d = dir.path().string();
-  const std::string open = "send --app bank --dir " + d + " --type OpenAccount --json " +
+  const std::string open = "send --app bank --create --dir " + d + " --type OpenAccount --json " +
                            quoted(R"({"accountId":"a","initialBalance":100})");
   Result first = idem(open);
   REQUIRE(first.exitCode == 0);
@@ -73,7 +75,8 @@ TEST_CASE("idem send converts JSON through the schema and refuses what does not 
   Result unknownField = idem("send --app bank --dir " + d + " --type OpenAccount --json " +
                              quoted(R"({"acountId":"a"})"));
   CHECK(unknownField.exitCode == 1);
-  CHECK_THAT(unknownField.output, Catch::Contains("acountId"));
+  CHECK_THAT(unknownField.output,
+             Catch::Contains("OpenAccount.acountId: OpenAccount has no field 'acountId'"));
   Result unknownType = idem("send --app bank --dir " + d + " --type Nope --json '{}'");
   CHECK(unknownType.exitCode == 1);
   CHECK_THAT(unknownType.output, Catch::Contains("StartTransfer"));  // lists the known ones
@@ -106,7 +109,7 @@ TEST_CASE("idem errors shows, retries and purges what a running endpoint dead-le
   supervisor.start("accounts",
                    {IDEM_BINARY, "run", "--app", "bank", "--endpoint", "accounts", "--dir", d});
   // Settling a hold that was never placed is a protocol error: permanent, to the error queue.
-  REQUIRE(idem("send --app bank --dir " + d + " --type SettleHold --json " +
+  REQUIRE(idem("send --app bank --create --dir " + d + " --type SettleHold --json " +
                quoted(R"({"transferId":"t-9","accountId":"nobody"})"))
               .exitCode == 0);
   waitForErrors(d, "accounts", 1);
@@ -135,6 +138,157 @@ TEST_CASE("idem errors shows, retries and purges what a running endpoint dead-le
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   CHECK(supervisor.exitStatus("accounts") == 0);  // drained and exited cleanly
+}
+
+// Waits until the endpoint's queue holds nothing ready or leased.
+void waitForDrained(const std::string& dir, const std::string& endpoint) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    const nlohmann::json q = queueOf(dir, endpoint);
+    if (q["ready"] == 0 && q["inFlight"] == 0 && q["delayed"] == 0) return;
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void stopAndWait(tools::Supervisor& supervisor, const std::string& name) {
+  supervisor.kill(name, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (supervisor.running(name)) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// The counters the endpoint process wrote last (DIR/stats/<endpoint>.<pid>.json).
+nlohmann::json statsOf(const std::filesystem::path& dir, const std::string& endpoint) {
+  for (const auto& file : std::filesystem::directory_iterator(dir / "stats")) {
+    const std::string name = file.path().filename().string();
+    if (name.starts_with(endpoint + ".") && name.ends_with(".json")) {
+      std::ifstream in(file.path());
+      return nlohmann::json::parse(in);
+    }
+  }
+  FAIL("no stats file for " << endpoint);
+  return {};
+}
+
+TEST_CASE("idem run --handlers serves the endpoints of a handler module", "[tools][process]") {
+  TempDir dir("idem-tools");
+  const std::string d = dir.path().string();
+  const std::string module = IDEM_BANK_MODULE;
+  tools::Supervisor supervisor(dir / "logs");
+  supervisor.start(
+      "accounts", {IDEM_BINARY, "run", "--handlers", module, "--endpoint", "accounts", "--dir", d});
+  // The module's schemas convert the JSON; the module's endpoint processes it.
+  const std::string open = "send --handlers " + module + " --create --dir " + d +
+                           " --type OpenAccount --json " +
+                           quoted(R"({"accountId":"a","initialBalance":100})");
+  REQUIRE(idem(open).exitCode == 0);
+  REQUIRE(idem(open).exitCode == 0);  // the same logical message again: a duplicate
+  waitForDrained(d, "accounts");
+  // queues knows the module's endpoints, also those nothing was sent to yet.
+  Result queues = idem("queues --dir " + d + " --handlers " + module + " --json");
+  REQUIRE(queues.exitCode == 0);
+  std::vector<std::string> names;
+  for (const auto& q : nlohmann::json::parse(queues.output)) names.push_back(q["endpoint"]);
+  CHECK_THAT(names, Catch::VectorContains(std::string("transfers")));
+  Result errors = idem("errors show --dir " + d + " --endpoint notifications --handlers " + module);
+  CHECK(errors.exitCode == 0);
+  CHECK_THAT(errors.output, Catch::Contains("0 error(s) in notifications"));
+
+  stopAndWait(supervisor, "accounts");
+  CHECK(supervisor.exitStatus("accounts") == 0);
+  const nlohmann::json stats = statsOf(dir.path(), "accounts");
+  CHECK(stats["processed"] == 1);
+  CHECK(stats["duplicates"].get<int>() + stats["alreadyPublished"].get<int>() == 1);
+
+  Result noEndpoint = idem("run --handlers " + module + " --endpoint nowhere --dir " + d);
+  CHECK(noEndpoint.exitCode == 1);
+  CHECK_THAT(noEndpoint.output, Catch::Contains("no endpoint 'nowhere'"));
+  Result notAModule = idem("run --handlers /etc/hostname --endpoint accounts --dir " + d);
+  CHECK(notAModule.exitCode == 1);
+  CHECK_THAT(notAModule.output, Catch::Contains("cannot load handler module /etc/hostname"));
+}
+
+TEST_CASE("idem send explains JSON that does not fit the schema by field, type and position",
+          "[tools]") {
+  TempDir dir("idem-tools");
+  const std::string send = "send --app bank --create --dir " + dir.path().string() + " --type ";
+  Result wrongType = idem(send + "OpenAccount --json " + quoted(R"({"accountId":5})"));
+  CHECK(wrongType.exitCode == 1);
+  CHECK_THAT(wrongType.output,
+             Catch::Contains("OpenAccount.accountId: expected a string (Text), got number 5"));
+  Result negative =
+      idem(send + "OpenAccount --json " + quoted(R"({"accountId":"a","initialBalance":"lots"})"));
+  CHECK(negative.exitCode == 1);
+  CHECK_THAT(negative.output, Catch::Contains("OpenAccount.initialBalance: expected an integer"));
+  Result syntax = idem(send + "OpenAccount --json " + quoted(R"({"accountId": "a",)"));
+  CHECK(syntax.exitCode == 1);
+  CHECK_THAT(syntax.output, Catch::Contains("not valid JSON at character 19: syntax error"));
+  Result notObject = idem(send + "OpenAccount --json '[1]'");
+  CHECK(notObject.exitCode == 1);
+  CHECK_THAT(notObject.output, Catch::Contains("a OpenAccount is a JSON object"));
+  for (const Result* r : {&wrongType, &negative, &syntax, &notObject}) {
+    CHECK_THAT(r->output, !Catch::Contains("capnp") && !Catch::Contains(".c++"));
+  }
+}
+
+TEST_CASE("idem commands refuse a directory that is not a workspace instead of creating one",
+          "[tools]") {
+  TempDir dir("idem-tools");
+  const std::string d = (dir / "typo").string();
+  Result send = idem("send --app bank --dir " + d + " --type OpenAccount --json " +
+                     quoted(R"({"accountId":"a"})"));
+  CHECK(send.exitCode == 1);
+  CHECK_THAT(send.output, Catch::Contains(d + " is not an idem workspace"));
+  CHECK_FALSE(std::filesystem::exists(d));
+  Result queues = idem("queues --dir " + d);
+  CHECK(queues.exitCode == 1);
+  CHECK_THAT(queues.output, Catch::Contains("is not an idem workspace"));
+  Result errors = idem("errors show --dir " + d + " --endpoint accounts");
+  CHECK(errors.exitCode == 1);
+  CHECK_THAT(errors.output, Catch::Contains("is not an idem workspace"));
+  CHECK_FALSE(std::filesystem::exists(d));
+}
+
+TEST_CASE("idem errors refuses an unknown endpoint and an id that is not in the queue", "[tools]") {
+  TempDir dir("idem-tools");
+  const std::string d = dir.path().string();
+  REQUIRE(idem("send --app bank --create --dir " + d + " --type OpenAccount --json " +
+               quoted(R"({"accountId":"a"})"))
+              .exitCode == 0);
+  Result typo = idem("errors show --dir " + d + " --endpoint acounts");
+  CHECK(typo.exitCode == 1);
+  CHECK_THAT(typo.output, Catch::Contains("no endpoint 'acounts' in the bus of " + d));
+  CHECK_THAT(typo.output, Catch::Contains("accounts"));  // names the known ones
+  CHECK(idem("errors show --dir " + d + " --endpoint accounts").exitCode == 0);
+  for (const char* verb : {"show", "retry", "purge"}) {
+    Result missing =
+        idem(std::string("errors ") + verb + " --dir " + d + " --endpoint accounts --id 999");
+    CHECK(missing.exitCode == 1);
+    CHECK_THAT(missing.output, Catch::Contains("no error #999 in the error queue of accounts"));
+  }
+}
+
+TEST_CASE("idem usage errors exit 2 and failures print without log decoration", "[tools]") {
+  TempDir dir("idem-tools");
+  const std::string d = dir.path().string();
+  CHECK(idem("queues").exitCode == 2);  // neither --dir nor --transport
+  Result both = idem("send --app bank --handlers " + std::string(IDEM_BANK_MODULE) + " --dir " + d +
+                     " --type OpenAccount --json '{}'");
+  CHECK(both.exitCode == 2);
+  CHECK_THAT(both.output, Catch::Contains("give exactly one of --app"));
+  Result neither = idem("run --endpoint accounts --dir " + d);
+  CHECK(neither.exitCode == 2);
+  Result badId = idem("send --app bank --create --dir " + d +
+                      " --type OpenAccount --id xyz --json " + quoted(R"({"accountId":"a"})"));
+  CHECK(badId.exitCode == 2);
+  CHECK_THAT(badId.output, Catch::Contains("--id must be 32 hex digits"));
+  Result failed = idem("queues --dir " + d + "/missing");
+  CHECK(failed.exitCode == 1);
+  CHECK(failed.output.starts_with("idem: "));  // no timestamp, no [error] level tag
+  CHECK_THAT(failed.output, !Catch::Contains("[error]"));
 }
 
 }  // namespace idem::test

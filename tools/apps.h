@@ -55,7 +55,8 @@ const App& findApp(std::string_view name);
 App loadModuleApp(const std::filesystem::path& path);
 
 // The app `appName` (built in) or, when `modulePath` is not empty, the module there.
-// Throws idem::Error (permanent) when neither or both are given, and as findApp/loadModuleApp.
+// Throws UsageError (tools/usage_error.h) when neither or both are given, and as
+// findApp/loadModuleApp.
 App chooseApp(std::string_view appName, const std::string& modulePath);
 
 }  // namespace idem::tools

@@ -7,6 +7,7 @@
 #include "idem/error.h"
 #include "idem/module.h"
 #include "tools/apps.h"
+#include "tools/usage_error.h"
 
 namespace idem::tools {
 
@@ -64,8 +65,7 @@ App loadModuleApp(const std::filesystem::path& path) {
 
 App chooseApp(std::string_view appName, const std::string& modulePath) {
   if (appName.empty() == modulePath.empty()) {
-    fail(ErrorKind::kPermanent,
-         "give exactly one of --app NAME (built in) and --handlers MODULE.so");
+    throw UsageError("give exactly one of --app NAME (built in) and --handlers MODULE.so");
   }
   return modulePath.empty() ? findApp(appName) : loadModuleApp(modulePath);
 }

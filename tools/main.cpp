@@ -1,6 +1,4 @@
 // idem: run endpoints, send messages, inspect queues and error queues, and run the demos.
-#include <spdlog/spdlog.h>
-
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <string>
@@ -10,8 +8,11 @@
 #include "store/bus_layout.h"
 #include "store/version_store.h"
 #include "tools/commands.h"
+#include "tools/log_setup.h"
+#include "tools/usage_error.h"
 
 int main(int argc, char** argv) {
+  idem::tools::levelsFromEnvironment();  // SPDLOG_LEVEL=debug, warn, ...
   CLI::App cli{"idem: exactly-once message processing, embedded by default"};
   cli.require_subcommand(1);
   int exitCode = 0;
@@ -42,11 +43,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     cli.exit(e);
     return 2;
-  } catch (const idem::Error& e) {
-    spdlog::error("{}", e.what());
-    return 1;
-  } catch (const std::exception& e) {  // a file system or JSON failure: still a clear exit 1
-    spdlog::error("{}", e.what());
+  } catch (const idem::tools::UsageError& e) {
+    std::cerr << "idem: " << e.what() << "\nRun with --help for more information.\n";
+    return 2;
+  } catch (const std::exception& e) {
+    // idem::Error, or a file system or JSON failure: a clear exit 1. Printed plainly, without a
+    // log line's timestamp: it is the command's answer, not a log record.
+    std::cerr << "idem: " << e.what() << "\n";
     return 1;
   }
   return exitCode;

@@ -1,5 +1,7 @@
 // `idem queues` and `idem errors show|retry|purge`: the embedded bus (--dir) or NATS JetStream
 // (--transport nats://...) from the shell.
+#include <algorithm>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -12,23 +14,24 @@
 #include "tools/apps.h"
 #include "tools/commands.h"
 #include "tools/json_messages.h"
+#include "tools/stats_files.h"
+#include "tools/usage_error.h"
 #include "tools/workspace.h"
 
 namespace idem::tools {
 
 namespace {
 
-EmbeddedTransport openBus(const std::string& dir) {
-  if (dir.empty()) {
-    fail(ErrorKind::kPermanent, "say which queues: --dir DIR (embedded bus) or --transport URL");
-  }
-  if (!std::filesystem::exists(Workspace{dir}.bus() / "data.mdb")) {
-    fail(ErrorKind::kPermanent, "no bus in " + Workspace{dir}.bus().string());
-  }
+EmbeddedTransportOptions busOptions(const std::string& dir) {
+  if (dir.empty())
+    throw UsageError("say which queues: --dir DIR (embedded bus) or --transport URL");
+  Workspace{dir}.requireExisting();
   EmbeddedTransportOptions options;
   options.busDirectory = Workspace{dir}.bus();
-  return EmbeddedTransport(options);
+  return options;
 }
+
+EmbeddedTransport openBus(const std::string& dir) { return EmbeddedTransport(busOptions(dir)); }
 
 std::string isoTime(TimePoint t) {
   const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
@@ -73,11 +76,47 @@ void addTransportOptions(CLI::App* cmd, std::string& dir, std::string& transport
                   "embedded (default: DIR/bus) or nats://HOST:PORT (the JetStream streams)");
 }
 
+void addAppOptions(CLI::App* cmd, std::string& app, std::string& handlers, const char* what) {
+  cmd->add_option("--app", app, std::string("built-in app (bank, orders): ") + what);
+  cmd->add_option("--handlers", handlers, std::string("your handler module (.so): ") + what);
+}
+
+// The app named by --app or --handlers, or none when neither is given.
+std::optional<App> optionalApp(const std::string& app, const std::string& handlers) {
+  if (app.empty() && handlers.empty()) return std::nullopt;
+  return chooseApp(app, handlers);
+}
+
+// Throws idem::Error (permanent) when `endpoint` is neither an endpoint the queues know (one that
+// subscribed, or was sent to) nor one of `app`'s: a typo must not read as "0 errors".
+void requireKnownEndpoint(const std::vector<std::string>& known, const std::optional<App>& app,
+                          const std::string& endpoint, const std::string& where) {
+  if (std::find(known.begin(), known.end(), endpoint) != known.end()) return;
+  if (app) {
+    for (const AppEndpoint& e : app->endpoints) {
+      if (e.name == endpoint) return;
+    }
+  }
+  std::string names;
+  for (const std::string& name : known) names += (names.empty() ? "" : ", ") + name;
+  fail(ErrorKind::kPermanent, "no endpoint '" + endpoint + "' in " + where + " (it has " +
+                                  (names.empty() ? std::string("none") : names) + ")");
+}
+
+// The endpoints of `queues` (QueueStats or NatsQueueStats), by name.
+template <typename Stats>
+std::vector<std::string> endpointNames(const std::vector<Stats>& queues) {
+  std::vector<std::string> names;
+  for (const Stats& q : queues) names.push_back(q.endpoint);
+  return names;
+}
+
 struct ErrorsOptions {
   std::string dir;
   std::string transport;
   std::string endpoint;
   std::string app;
+  std::string handlers;
   std::optional<std::uint64_t> id;
   bool json = false;
 };
@@ -116,19 +155,38 @@ void addQueuesCommand(CLI::App& cli, int& exitCode) {
   auto dir = std::make_shared<std::string>();
   auto transport = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
+  auto app = std::make_shared<std::string>();
+  auto handlers = std::make_shared<std::string>();
   CLI::App* cmd = cli.add_subcommand(
       "queues", "Depth, in-flight leases, delayed and error counts of every endpoint's queue");
   addTransportOptions(cmd, *dir, *transport);
+  addAppOptions(cmd, *app, *handlers, "list its endpoints even when nothing was queued yet");
   cmd->add_flag("--json", *json, "print JSON");
-  cmd->callback([dir, transport, json, &exitCode] {
+  cmd->callback([dir, transport, json, app, handlers, &exitCode] {
+    const std::optional<App> chosen = optionalApp(*app, *handlers);
     nlohmann::json rows = nlohmann::json::array();
     if (onNats(*transport)) {
-      printNatsQueues(openNats(*transport).queues(), *json);
+      std::vector<NatsQueueStats> queues = openNats(*transport).queues();
+      for (const AppEndpoint& e : chosen ? chosen->endpoints : std::vector<AppEndpoint>{}) {
+        const auto names = endpointNames(queues);
+        if (std::find(names.begin(), names.end(), e.name) == names.end()) {
+          queues.push_back(NatsQueueStats{.endpoint = e.name});
+        }
+      }
+      printNatsQueues(queues, *json);
       exitCode = 0;
       return;
     }
     EmbeddedTransport bus = openBus(*dir);
-    for (const QueueStats& q : bus.queues()) {
+    (void)removeStatsOfGoneProcesses(Workspace{*dir});  // housekeeping an operator expects here
+    std::vector<QueueStats> queues = bus.queues();
+    for (const AppEndpoint& e : chosen ? chosen->endpoints : std::vector<AppEndpoint>{}) {
+      const auto names = endpointNames(queues);
+      if (std::find(names.begin(), names.end(), e.name) == names.end()) {
+        queues.push_back(QueueStats{.endpoint = e.name});
+      }
+    }
+    for (const QueueStats& q : queues) {
       rows.push_back({{"endpoint", q.endpoint},
                       {"ready", q.ready},
                       {"inFlight", q.inFlight},
@@ -159,18 +217,43 @@ void addErrorsCommand(CLI::App& cli, int& exitCode) {
     addTransportOptions(cmd, o.dir, o.transport);
     cmd->add_option("--endpoint", o.endpoint, "whose error queue")->required();
     cmd->add_option("--id", o.id, "one error (default: all)");
+    addAppOptions(cmd, o.app, o.handlers, "decode payloads with its schemas, know its endpoints");
+  };
+  // The error queue's operations over the chosen transport, once the endpoint is known to it.
+  struct Queue {
+    std::function<std::vector<ErrorEntry>()> entries;
+    std::function<std::size_t(std::optional<std::uint64_t>)> retry, purge;
+  };
+  auto openQueue = [](const ErrorsOptions& o, const std::optional<App>& app) {
+    if (onNats(o.transport)) {
+      auto nats = std::make_shared<NatsAdmin>(natsOptionsFor(o.transport));
+      requireKnownEndpoint(endpointNames(nats->queues()), app, o.endpoint, o.transport);
+      return Queue{[nats, o] { return nats->errors(o.endpoint); },
+                   [nats, o](auto id) { return nats->retryErrors(o.endpoint, id); },
+                   [nats, o](auto id) { return nats->purgeErrors(o.endpoint, id); }};
+    }
+    auto bus = std::make_shared<EmbeddedTransport>(busOptions(o.dir));
+    requireKnownEndpoint(endpointNames(bus->queues()), app, o.endpoint, "the bus of " + o.dir);
+    return Queue{[bus, o] { return bus->errors(o.endpoint); },
+                 [bus, o](auto id) { return bus->retryErrors(o.endpoint, id); },
+                 [bus, o](auto id) { return bus->purgeErrors(o.endpoint, id); }};
+  };
+  // An --id that names no error is a failure, not "0 moved".
+  auto requireFound = [](const ErrorsOptions& o, std::size_t count) {
+    if (o.id && count == 0) {
+      fail(ErrorKind::kPermanent,
+           "no error #" + std::to_string(*o.id) + " in the error queue of " + o.endpoint);
+    }
   };
 
   auto show = std::make_shared<ErrorsOptions>();
   CLI::App* showCmd = errors->add_subcommand("show", "List the error queue, oldest first");
   common(showCmd, *show);
-  showCmd->add_option("--app", show->app, "decode payloads with this app's schemas");
   showCmd->add_flag("--json", show->json, "print JSON");
-  showCmd->callback([show, &exitCode] {
-    const App* app = show->app.empty() ? nullptr : &findApp(show->app);
-    const std::vector<ErrorEntry> entries = onNats(show->transport)
-                                                ? openNats(show->transport).errors(show->endpoint)
-                                                : openBus(show->dir).errors(show->endpoint);
+  showCmd->callback([show, openQueue, requireFound, &exitCode] {
+    const std::optional<App> chosen = optionalApp(show->app, show->handlers);
+    const App* app = chosen ? &*chosen : nullptr;
+    const std::vector<ErrorEntry> entries = openQueue(*show, chosen).entries();
     nlohmann::json rows = nlohmann::json::array();
     for (const ErrorEntry& e : entries) {
       if (show->id && e.id != *show->id) continue;
@@ -192,17 +275,17 @@ void addErrorsCommand(CLI::App& cli, int& exitCode) {
       }
       std::cout << rows.size() << " error(s) in " << show->endpoint << "\n";
     }
+    requireFound(*show, rows.size());
     exitCode = 0;
   });
 
   auto retry = std::make_shared<ErrorsOptions>();
   CLI::App* retryCmd = errors->add_subcommand("retry", "Move errors back to the ready queue");
   common(retryCmd, *retry);
-  retryCmd->callback([retry, &exitCode] {
+  retryCmd->callback([retry, openQueue, requireFound, &exitCode] {
     const std::size_t moved =
-        onNats(retry->transport)
-            ? openNats(retry->transport).retryErrors(retry->endpoint, retry->id)
-            : openBus(retry->dir).retryErrors(retry->endpoint, retry->id);
+        openQueue(*retry, optionalApp(retry->app, retry->handlers)).retry(retry->id);
+    requireFound(*retry, moved);
     std::cout << moved << " error(s) moved back to " << retry->endpoint << "\n";
     exitCode = 0;
   });
@@ -210,11 +293,10 @@ void addErrorsCommand(CLI::App& cli, int& exitCode) {
   auto purge = std::make_shared<ErrorsOptions>();
   CLI::App* purgeCmd = errors->add_subcommand("purge", "Delete errors for good");
   common(purgeCmd, *purge);
-  purgeCmd->callback([purge, &exitCode] {
+  purgeCmd->callback([purge, openQueue, requireFound, &exitCode] {
     const std::size_t purged =
-        onNats(purge->transport)
-            ? openNats(purge->transport).purgeErrors(purge->endpoint, purge->id)
-            : openBus(purge->dir).purgeErrors(purge->endpoint, purge->id);
+        openQueue(*purge, optionalApp(purge->app, purge->handlers)).purge(purge->id);
+    requireFound(*purge, purged);
     std::cout << purged << " error(s) purged from " << purge->endpoint << "\n";
     exitCode = 0;
   });

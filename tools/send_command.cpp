@@ -10,6 +10,7 @@
 #include "tools/apps.h"
 #include "tools/commands.h"
 #include "tools/json_messages.h"
+#include "tools/usage_error.h"
 #include "tools/workspace.h"
 
 namespace idem::tools {
@@ -18,7 +19,9 @@ namespace {
 
 struct SendOptions {
   std::string app;
+  std::string handlers;
   std::string dir;
+  bool create = false;
   std::string to;
   std::string type;
   std::string json;
@@ -27,12 +30,12 @@ struct SendOptions {
 };
 
 int send(const SendOptions& o) {
-  const App& app = findApp(o.app);
+  const App app = chooseApp(o.app, o.handlers);
   const App::MessageType type = app.messageType(o.type);
   MessageId id;
   if (!o.id.empty()) {
     auto parsed = MessageId::fromHex(o.id);
-    if (!parsed) fail(ErrorKind::kPermanent, "--id must be 32 hex digits, not '" + o.id + "'");
+    if (!parsed) throw UsageError("--id must be 32 hex digits, not '" + o.id + "'");
     id = *parsed;
   } else {
     // Without --id or --key the JSON itself is the stable key: the same command twice is one
@@ -44,8 +47,10 @@ int send(const SendOptions& o) {
   Words payload = canonicalFromJson(type.schema, o.json);
   const EdgeAddress address{id, destination, std::chrono::system_clock::now()};
   const std::uint64_t typeId = type.schema.getProto().getId();
+  const Workspace workspace{o.dir};
+  if (!o.create) workspace.requireExisting();
   EmbeddedTransportOptions busOptions;
-  busOptions.busDirectory = Workspace{o.dir}.bus();
+  busOptions.busDirectory = workspace.bus();
   EmbeddedTransport bus(busOptions);
   Outbound message = edgeOutbound(address, typeId, edgeEnvelope(address, typeId, payload));
   bus.publish(std::span(&message, 1));
@@ -59,8 +64,12 @@ void addSendCommand(CLI::App& cli, int& exitCode) {
   auto options = std::make_shared<SendOptions>();
   CLI::App* cmd =
       cli.add_subcommand("send", "Send a message given as JSON into the bus; prints its id");
-  cmd->add_option("--app", options->app, "bank or orders (whose schemas to use)")->required();
+  cmd->add_option("--app", options->app, "bank or orders (whose schemas to use)");
+  cmd->add_option("--handlers", options->handlers,
+                  "your handler module (.so) whose schemas to use");
   cmd->add_option("--dir", options->dir, "workspace: DIR/bus")->required();
+  cmd->add_flag("--create", options->create,
+                "create the workspace when DIR has none (default: refuse, DIR may be a typo)");
   cmd->add_option("--type", options->type, "message type, e.g. StartTransfer")->required();
   cmd->add_option("--json", options->json, "the message as JSON, e.g. '{\"transferId\":\"t1\"}'")
       ->required();

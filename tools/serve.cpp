@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,12 +12,16 @@
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
+#include "admin/admin_server.h"
+#include "admin/metrics_text.h"
 #include "idem/embedded_transport.h"
 #include "idem/endpoint.h"
 #include "idem/error.h"
@@ -24,6 +29,7 @@
 #include "idem/nats_transport.h"
 #include "tools/fatal_signals.h"
 #include "tools/serve_group.h"
+#include "tools/stats_files.h"
 #include "tools/workspace.h"
 
 namespace idem::tools {
@@ -77,29 +83,72 @@ void writeStats(const Workspace& workspace, const Served& served) {
                                {"prunedApplied", s.prunedApplied},
                                {"reemittedOwed", s.reemittedOwed}};
   std::filesystem::create_directories(workspace.statsDirectory());
-  const auto file =
-      workspace.statsDirectory() / (served.label + "." + std::to_string(::getpid()) + ".json");
+  const auto file = statsFile(workspace, served.label, ::getpid());
   const auto tmp = file.string() + ".tmp";
   std::ofstream(tmp) << json.dump() << "\n";
   std::filesystem::rename(tmp, file);
 }
 
+// What the admin listener reads: the served endpoints once they all serve, nothing before and
+// after (serve() clears it, under the lock, before the endpoints are destroyed).
+struct AdminView {
+  std::mutex lock;
+  const std::vector<Served>* endpoints = nullptr;
+  EmbeddedTransport* bus = nullptr;  // the queue depths, on the embedded transport
+  bool draining = false;
+
+  admin::AdminResponse answer(std::string_view path) {
+    std::lock_guard guard(lock);
+    const bool ready = endpoints != nullptr && !draining;
+    if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
+    if (path == "/readyz") {
+      if (ready) return {200, "text/plain; charset=utf-8", "ready\n"};
+      return {503, "text/plain; charset=utf-8", draining ? "draining\n" : "starting\n"};
+    }
+    if (path == "/metrics") {
+      std::vector<admin::EndpointSample> samples;
+      for (std::size_t i = 0; endpoints != nullptr && i < endpoints->size(); ++i) {
+        const Served& s = (*endpoints)[i];
+        admin::EndpointSample sample{s.endpoint->name(), s.label, s.endpoint->stats(), {}};
+        if (bus != nullptr) sample.queue = bus->queue(s.endpoint->name());
+        samples.push_back(std::move(sample));
+      }
+      return {200, admin::kMetricsContentType, admin::metricsText(samples, ready)};
+    }
+    return {404, "text/plain; charset=utf-8", "not found: /metrics, /healthz or /readyz\n"};
+  }
+  void serving(const std::vector<Served>& served, Transport& transport) {
+    std::lock_guard guard(lock);
+    endpoints = &served;
+    bus = dynamic_cast<EmbeddedTransport*>(&transport);
+  }
+  void stopped() {
+    std::lock_guard guard(lock);
+    endpoints = nullptr;
+    bus = nullptr;
+    draining = true;
+  }
+};
+
+// Sends `state` to systemd when it started us (NOTIFY_SOCKET); a no-op otherwise.
+void notifySystemd(const std::string& state) {
+  if (std::getenv("NOTIFY_SOCKET") == nullptr) return;
+  if (const int r = ::sd_notify(0, state.c_str()); r < 0) {
+    spdlog::warn("cannot notify systemd ({}): {}", state.substr(0, state.find('\n')),
+                 std::strerror(-r));
+  }
+}
+
 // Connects to NATS, retrying with back-off while no server answers. Returns nullptr when SIGTERM
 // or SIGINT arrives meanwhile (they are blocked by the Host: waited for here).
 std::unique_ptr<Transport> connectNats(const App& app, const ServeOptions& o) {
-  NatsTransportOptions options = natsOptionsFor(o.transport);
-  options.ackWait = std::chrono::milliseconds(o.leaseMs);
+  NatsTransportOptions options = o.nats;
+  options.url = natsOptionsFor(o.transport).url;  // refuses what is not a NATS URL
   if (o.partitionCount > 0) {
     for (const std::string& name : o.endpoints) options.partitionCounts[name] = o.partitionCount;
   }
   options.keyResolver = keyResolverForApp(app);  // routes to any partitioned endpoint
-  options.credentialsFile = o.natsCredentialsFile;
-  options.user = o.natsUser;
   if (const char* password = std::getenv("IDEM_NATS_PASSWORD")) options.password = password;
-  options.tlsCaFile = o.natsTlsCaFile;
-  options.tlsCertFile = o.natsTlsCertFile;
-  options.tlsKeyFile = o.natsTlsKeyFile;
-  options.replicas = o.natsReplicas;
   sigset_t stopSignals;
   sigemptyset(&stopSignals);
   sigaddset(&stopSignals, SIGTERM);
@@ -130,10 +179,8 @@ std::unique_ptr<Transport> openTransport(const App& app, const ServeOptions& o,
       fail(ErrorKind::kPermanent,
            "--partitions and --partition-count need the NATS transport (--transport nats://...)");
     }
-    EmbeddedTransportOptions busOptions;
+    EmbeddedTransportOptions busOptions = o.embedded;
     busOptions.busDirectory = workspace.bus();
-    busOptions.leaseTimeout = std::chrono::milliseconds(o.leaseMs);
-    busOptions.durable = !o.noFsync;
     return std::make_unique<EmbeddedTransport>(busOptions);
   }
   return connectNats(app, o);
@@ -209,6 +256,17 @@ int serve(const App& app, const ServeOptions& o) {
   reportFatalSignals();  // a crash names where it happened, in the endpoint's log
   const Workspace workspace{o.dir};
   Host host;  // first: blocks SIGTERM/SIGINT before any thread starts
+  if (const std::size_t removed = removeStatsOfGoneProcesses(workspace); removed > 0) {
+    spdlog::info("removed {} stats file(s) of processes that are gone", removed);
+  }
+  // Before the transport: /healthz answers (and /readyz says "starting") while NATS is awaited.
+  AdminView view;
+  std::optional<admin::AdminServer> adminServer;
+  if (!o.admin.empty()) {
+    adminServer.emplace(o.admin, [&view](std::string_view path) { return view.answer(path); });
+    spdlog::info("admin listener on {} (port {}): /metrics /healthz /readyz", o.admin,
+                 adminServer->port());
+  }
   const std::unique_ptr<Transport> transport = openTransport(app, o, workspace);
   if (!transport) {
     spdlog::info("stopped while waiting for NATS");
@@ -239,10 +297,8 @@ int serve(const App& app, const ServeOptions& o) {
       Served served;
       served.label = count == 1 ? name : name + ".p" + std::to_string(partition);
       if (count > 1) served.partitionView = std::make_unique<NatsPartition>(*nats, partition);
-      EndpointOptions options;
+      EndpointOptions options = o.endpoint;
       options.storeDirectory = workspace.store(name, partition, count);
-      options.batchSize = o.batchSize;
-      options.durable = !o.noFsync;
       options.faultHook = crashHook;
       Transport& receiveFrom = served.partitionView ? *served.partitionView : bus;
       served.endpoint = std::make_unique<Endpoint>(app.handlers(name), receiveFrom, options);
@@ -254,19 +310,41 @@ int serve(const App& app, const ServeOptions& o) {
   spdlog::info("serving {} of app {} in {} (pid {})", fmt::join(labels, ", "), app.name,
                workspace.root.string(), ::getpid());
 
+  // The admin view forgets the endpoints before they are destroyed, also when host.run() throws.
+  struct Forget {
+    AdminView& view;
+    ~Forget() { view.stopped(); }
+  } forget{view};
+  view.serving(endpoints, bus);
+  std::uint64_t watchdogMicros = 0;
+  if (::sd_watchdog_enabled(0, &watchdogMicros) <= 0) watchdogMicros = 0;
+  notifySystemd("READY=1\nSTATUS=serving " + fmt::format("{}", fmt::join(labels, ", ")));
+
   // Stopped by its stop token, which ~jthread also requests: when host.run() throws (an endpoint
-  // stopped loudly), unwinding must not wait for a flag nobody sets.
+  // stopped loudly), unwinding must not wait for a flag nobody sets. It also keeps systemd's
+  // watchdog fed, at half its interval: a process whose threads no longer run is restarted.
+  constexpr std::chrono::microseconds kTick = std::chrono::milliseconds(200);
   std::jthread statsWriter([&](const std::stop_token& stop) {
+    auto lastPing = std::chrono::steady_clock::now() - std::chrono::hours(1);
     while (!stop.stop_requested()) {
       try {
         for (const Served& e : endpoints) writeStats(workspace, e);
       } catch (const std::exception& e) {  // counters are informative: never end the process
         spdlog::warn("cannot write the stats files: {}", e.what());
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      const auto now = std::chrono::steady_clock::now();
+      if (watchdogMicros > 0 && now - lastPing >= std::chrono::microseconds(watchdogMicros / 2)) {
+        notifySystemd("WATCHDOG=1");
+        lastPing = now;
+      }
+      std::this_thread::sleep_for(watchdogMicros == 0
+                                      ? kTick
+                                      : std::min<std::chrono::microseconds>(
+                                            kTick, std::chrono::microseconds(watchdogMicros / 4)));
     }
   });
   host.run();
+  notifySystemd("STOPPING=1");
   statsWriter.request_stop();
   statsWriter.join();
   for (const Served& e : endpoints) writeStats(workspace, e);

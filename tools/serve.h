@@ -5,12 +5,16 @@
 // before-commit, after-commit, after-publish, before-ack).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "idem/embedded_transport.h"
+#include "idem/endpoint.h"
+#include "idem/nats_transport.h"
 #include "idem/partitioning.h"
 #include "tools/apps.h"
 
@@ -19,9 +23,6 @@ namespace idem::tools {
 struct ServeOptions {
   std::vector<std::string> endpoints;
   std::string dir;  // the workspace (tools/workspace.h)
-  std::size_t batchSize = 256;
-  unsigned leaseMs = 30'000;
-  bool noFsync = false;
   // Empty or "embedded": the workspace's bus. "nats://HOST:PORT[,nats://...]": NATS JetStream;
   // a server that does not answer at start is retried with back-off until it does (or SIGTERM).
   std::string transport;
@@ -37,14 +38,26 @@ struct ServeOptions {
   // `member` names this process in the group (empty: host-pid).
   bool partitionsAuto = false;
   std::string member;
-  // NATS only: NatsTransportOptions' credentials, user (password from the environment variable
-  // IDEM_NATS_PASSWORD, never a flag: flags show in `ps`), TLS files and stream replicas.
-  std::string natsCredentialsFile;
-  std::string natsUser;
-  std::string natsTlsCaFile;
-  std::string natsTlsCertFile;
-  std::string natsTlsKeyFile;
-  int natsReplicas = 1;
+  // The options of every endpoint served; serve() sets each one's storeDirectory and faultHook.
+  EndpointOptions endpoint;
+  // The embedded bus; serve() sets busDirectory (DIR/bus).
+  EmbeddedTransportOptions embedded;
+  // NATS: serve() sets url (from `transport`), partitionCounts, keyResolver, and password from
+  // the environment variable IDEM_NATS_PASSWORD (never a flag or a file: flags show in `ps`).
+  NatsTransportOptions nats;
+  // "HOST:PORT": serve /metrics, /healthz and /readyz there (docs/operations.md); empty: none.
+  std::string admin;
+
+  // The lease of both transports: the embedded bus's leaseTimeout and NATS's ackWait.
+  void setLease(std::chrono::milliseconds lease) {
+    embedded.leaseTimeout = lease;
+    nats.ackWait = lease;
+  }
+  // No fsync anywhere (benchmarks only: unsafe on an OS crash).
+  void setNoFsync() {
+    endpoint.durable = false;
+    embedded.durable = false;
+  }
 };
 
 // The entity keys every endpoint of `app` derives (its handlers' keyOf), for
@@ -59,7 +72,10 @@ std::vector<std::uint32_t> parsePartitionList(std::string_view text);
 void applyPartitionsFlag(ServeOptions& options, std::string_view text);
 
 // Returns the process exit code (0 after a drained stop, also when stopped while waiting for
-// NATS). Throws idem::Error when the bus or a store cannot be opened, or NATS refuses us.
+// NATS). Throws idem::Error when the bus or a store cannot be opened, NATS refuses us, or the
+// admin address cannot be bound. Under systemd (NOTIFY_SOCKET set) it sends READY=1 once every
+// endpoint serves, WATCHDOG=1 at half of WATCHDOG_USEC while they do, and STOPPING=1 once drained.
+// Stats files of processes that are gone are removed from DIR/stats at start.
 int serve(const App& app, const ServeOptions& options);
 
 }  // namespace idem::tools

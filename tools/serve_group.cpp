@@ -51,7 +51,7 @@ int serveGroup(const App& app, const ServeOptions& o, const Workspace& workspace
                NatsTransport& nats, const std::function<void(FaultPoint)>& faultHook) {
   NatsGroupOptions groupOptions;
   groupOptions.member = o.member.empty() ? defaultMemberName() : o.member;
-  groupOptions.lease = std::chrono::milliseconds(o.leaseMs);
+  groupOptions.lease = o.nats.ackWait;
   // Creating the owner and member buckets may time out while a fresh cluster elects leaders.
   std::unique_ptr<NatsPartitionGroup> made;
   for (std::chrono::milliseconds backoff{100};; backoff = std::min(backoff * 2, 5000ms)) {
@@ -70,16 +70,14 @@ int serveGroup(const App& app, const ServeOptions& o, const Workspace& workspace
     group.add(
         name, [&app, name] { return app.handlers(name); },
         [&o, &workspace, faultHook, name, count](std::uint32_t partition) {
-          EndpointOptions options;
+          EndpointOptions options = o.endpoint;
           options.storeDirectory = workspace.store(name, partition, count);
-          options.batchSize = o.batchSize;
-          options.durable = !o.noFsync;
           options.faultHook = faultHook;
           return options;
         });
   }
   spdlog::info("member {} of the groups of {} (app {}, lease {} ms, pid {})", groupOptions.member,
-               fmt::join(o.endpoints, ", "), app.name, o.leaseMs, ::getpid());
+               fmt::join(o.endpoints, ", "), app.name, o.nats.ackWait.count(), ::getpid());
 
   std::exception_ptr failure;
   std::jthread runner([&](const std::stop_token& stop) {

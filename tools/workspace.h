@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "idem/error.h"
+
 namespace idem::tools {
 
 struct Workspace {
@@ -26,6 +28,17 @@ struct Workspace {
     return root / "stores" / (std::string(endpoint) + ".p" + std::to_string(partition));
   }
   std::filesystem::path statsDirectory() const { return root / "stats"; }
+
+  // Whether the workspace's bus exists (`idem run` creates it, as does `idem send --create`).
+  bool exists() const { return std::filesystem::exists(bus() / "data.mdb"); }
+  // Throws idem::Error (permanent) saying that `root` is not a workspace, when it is not: the
+  // commands that only read or add to one never create it by accident (a typo in --dir).
+  void requireExisting() const {
+    if (exists()) return;
+    fail(ErrorKind::kPermanent, root.string() + " is not an idem workspace (there is no " +
+                                    (bus() / "data.mdb").string() + "): `idem run --dir " +
+                                    root.string() + "` creates one, as does `idem send --create`");
+  }
 };
 
 }  // namespace idem::tools

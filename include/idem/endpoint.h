@@ -3,6 +3,7 @@
 // outputs, waits for the transport's confirmation and only then acks the inputs.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -109,6 +110,37 @@ struct EndpointOptions {
   CommitSink afterCommit;
 };
 
+// Durations counted in fixed buckets, for a Prometheus histogram: counts[i] holds those above
+// kBounds[i-1] and at most kBounds[i]; the last count those above every bound.
+struct LatencyHistogram {
+  static constexpr std::array<std::chrono::microseconds, 16> kBounds{
+      std::chrono::microseconds{100},
+      std::chrono::microseconds{250},
+      std::chrono::microseconds{500},
+      std::chrono::microseconds{1'000},
+      std::chrono::microseconds{2'500},
+      std::chrono::microseconds{5'000},
+      std::chrono::microseconds{10'000},
+      std::chrono::microseconds{25'000},
+      std::chrono::microseconds{50'000},
+      std::chrono::microseconds{100'000},
+      std::chrono::microseconds{250'000},
+      std::chrono::microseconds{500'000},
+      std::chrono::seconds{1},
+      std::chrono::microseconds{2'500'000},
+      std::chrono::seconds{5},
+      std::chrono::seconds{10}};
+  std::array<std::uint64_t, kBounds.size() + 1> counts{};
+  std::chrono::nanoseconds sum{0};
+
+  void record(std::chrono::nanoseconds duration) noexcept {
+    std::size_t i = 0;
+    while (i < kBounds.size() && duration > kBounds[i]) ++i;
+    ++counts[i];
+    sum += duration;
+  }
+};
+
 struct EndpointStats {
   std::uint64_t batches = 0;
   std::uint64_t processed = 0;         // first-time inputs committed
@@ -133,6 +165,12 @@ struct EndpointStats {
   std::uint64_t storeCommits = 0;
   std::uint64_t storeSyncs = 0;
   std::uint64_t storePagesWritten = 0;
+  // Inputs sent to the error queue because their handler gave other bytes on a second run
+  // (verifyDeterminism, or a duplicate's re-run). Counted when detected: a batch that then
+  // fails to commit may count its input again when it comes back.
+  std::uint64_t nonDeterminism = 0;
+  LatencyHistogram batchLatency;   // processBatch() of a batch that had inputs, receive excluded
+  LatencyHistogram commitLatency;  // its write transaction: handlers and the durable commit
 };
 
 class Endpoint {

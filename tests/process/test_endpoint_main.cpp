@@ -16,15 +16,17 @@ int main(int argc, char** argv) {
   CLI::App cli{"idem-test-endpoint: serves the test chain a -> b -> c"};
   cli.add_option("--endpoint", options.endpoints)->required();
   cli.add_option("--dir", options.dir)->required();
-  cli.add_option("--lease-ms", options.leaseMs);
-  cli.add_option("--batch", options.batchSize);
+  unsigned leaseMs = 30'000;
+  cli.add_option("--lease-ms", leaseMs);
+  cli.add_option("--batch", options.endpoint.batchSize);
   cli.add_option("--transport", options.transport);
   cli.add_option("--partition-count", options.partitionCount);
   std::string partitions;
   cli.add_option("--partitions", partitions);
   cli.add_option("--member", options.member);
-  cli.add_option("--nats-replicas", options.natsReplicas);
+  cli.add_option("--nats-replicas", options.nats.replicas);
   CLI11_PARSE(cli, argc, argv);
+  options.setLease(std::chrono::milliseconds(leaseMs));
 
   auto knobs = std::make_shared<idem::test::CounterKnobs>();
   if (const char* flaky = std::getenv("IDEM_TEST_FLAKY")) {

@@ -1,0 +1,33 @@
+// RunConfig: what `idem run --config FILE` reads. A TOML file names the handlers, the endpoints,
+// the workspace, every EndpointOptions field and every transport option (the grammar, with
+// every key and its default: docs/operations.md, "Configuration file"); flags given on the
+// command line override it.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "tools/serve.h"
+
+namespace idem::tools {
+
+struct RunConfig {
+  std::string app;                 // a built-in app, or
+  std::string handlers;            // a handler module (.so)
+  std::string logFormat = "text";  // "text" or "json" (tools/log_setup.h)
+  ServeOptions serve;
+};
+
+// Reads `file` over `defaults` (the keys it does not name keep their value). Throws idem::Error
+// (permanent) naming the file, the line and the key when the file cannot be read or parsed, has a
+// key this version does not know (a typo must not be ignored), or a value of the wrong type or
+// out of range.
+RunConfig loadRunConfig(const std::filesystem::path& file, RunConfig defaults = {});
+
+// "250ms", "30s", "5m", "12h", "7d" (also "us" and "ns"): the duration. Throws idem::Error
+// (permanent) quoting the text when it is not one.
+std::chrono::nanoseconds parseDuration(std::string_view text);
+
+}  // namespace idem::tools

@@ -1,0 +1,23 @@
+// Stats files: DIR/stats/<label>.<pid>.json, the counters each `idem run` process rewrites every
+// 200 ms (tools/serve.cpp) and keeps after it stops; removed once their process is gone, by the
+// next `idem run` in the workspace and by `idem queues`.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <string_view>
+
+#include "tools/workspace.h"
+
+namespace idem::tools {
+
+std::filesystem::path statsFile(const Workspace& workspace, std::string_view label, pid_t pid);
+
+// Removes the stats files whose process no longer exists (kill(pid, 0) says ESRCH); files of a
+// live process, of another user's process, and files not named <label>.<pid>.json stay.
+// Returns how many it removed; a file it cannot remove is left (nothing throws).
+std::size_t removeStatsOfGoneProcesses(const Workspace& workspace);
+
+}  // namespace idem::tools
