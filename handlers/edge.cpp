@@ -19,6 +19,9 @@ Bytes edgeEnvelope(const EdgeAddress& address, std::uint64_t messageType,
   if (!address.entityKey.empty()) {  // absent rather than empty: earlier envelopes keep their bytes
     envelope.setEntityKey(capnp::Text::Reader(address.entityKey.data(), address.entityKey.size()));
   }
+  if (!address.replyTo.empty()) {  // absent rather than empty, as entityKey
+    envelope.setSource(capnp::Text::Reader(address.replyTo.data(), address.replyTo.size()));
+  }
   envelope.setPayload(payload.asBytes());
   Words canonical = canonicalOf(envelope.asReader());
   auto bytes = asBytes(canonical);

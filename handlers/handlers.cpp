@@ -1,6 +1,7 @@
 // Handlers: the registry of one endpoint's handlers.
 #include "idem/handlers.h"
 
+#include <algorithm>
 #include <string>
 
 #include "idem/error.h"
@@ -22,6 +23,14 @@ const detail::RegisteredHandler* Handlers::findBySpec(std::string_view id,
     if (h->spec.id == id && h->spec.version == version) return h.get();
   }
   return nullptr;
+}
+
+Handlers& Handlers::declareEmitted(capnp::StructSchema schema) {
+  const bool known = std::any_of(emitted_.begin(), emitted_.end(), [&](capnp::StructSchema s) {
+    return s.getProto().getId() == schema.getProto().getId();
+  });
+  if (!known) emitted_.push_back(schema);
+  return *this;
 }
 
 void Handlers::add(detail::RegisteredHandler handler) {

@@ -125,6 +125,8 @@ const MessageId& Context::correlationId() const { return invocation_.correlation
 std::string_view Context::entityKey() const { return invocation_.facts_.entityKey; }
 std::string_view Context::endpointName() const { return invocation_.facts_.endpoint; }
 
+bool Context::canReply() const { return !invocation_.facts_.inputSource.empty(); }
+
 std::string_view Context::replyDestination() const {
   if (invocation_.facts_.inputSource.empty()) {
     fail(ErrorKind::kPermanent, "reply() to message " + messageId().toHex() +

@@ -14,5 +14,6 @@ void addDemoCommand(CLI::App& cli, int& exitCode);
 void addInspectCommand(CLI::App& cli, int& exitCode);
 void addAuditCommand(CLI::App& cli, int& exitCode);
 void addReplayCommand(CLI::App& cli, int& exitCode);
+void addGatewayCommand(CLI::App& cli, int& exitCode);
 
 }  // namespace idem::tools

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   idem::tools::addInspectCommand(cli, exitCode);
   idem::tools::addAuditCommand(cli, exitCode);
   idem::tools::addReplayCommand(cli, exitCode);
+  idem::tools::addGatewayCommand(cli, exitCode);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -54,7 +54,11 @@ class Context {
   typename M::Builder publish() {
     return addOutput(capnp::typeId<M>(), {}, {}).template initRoot<M>();
   }
-  // To the endpoint that emitted the input. Throws idem::Error (permanent) for edge inputs.
+  // Whether reply() has somewhere to go: the input was emitted by an endpoint, or entered at the
+  // edge with a reply-to (EdgeAddress::replyTo, as the HTTP gateway sends it).
+  bool canReply() const;
+  // To the endpoint that emitted the input (or the edge input's reply-to). Throws idem::Error
+  // (permanent) when canReply() is false.
   template <typename M>
   typename M::Builder reply() {
     return addOutput(capnp::typeId<M>(), replyDestination(), {}).template initRoot<M>();

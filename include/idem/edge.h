@@ -21,6 +21,10 @@ struct EdgeAddress {
   // The envelope's entityKey routing hint (empty: none). Transports route to a partitioned
   // endpoint by the receiver's own key function when they know it, else by this hint.
   std::string_view entityKey{};
+  // The endpoint (or gateway queue) that ctx.reply() in the receiving handler answers to, sent
+  // as the envelope's source (empty: none; reply() then throws and Context::canReply() is
+  // false). The HTTP gateway names its own reply queue here (docs/http.md).
+  std::string_view replyTo{};
 };
 
 // The canonical envelope around `payload` (canonical bytes of a struct of `messageType`).

@@ -102,6 +102,16 @@ class Handlers {
   // RegisteredHandler::replayOnly where only the handlers of new inputs matter).
   const std::vector<std::unique_ptr<detail::RegisteredHandler>>& all() const { return handlers_; }
 
+  // Declares M as a message type these handlers reply with or send, so that the tools can render
+  // it (the HTTP gateway turns a reply into JSON through its schema). Idempotent.
+  template <typename M>
+  Handlers& emits() {
+    return declareEmitted(capnp::Schema::from<M>());
+  }
+  Handlers& declareEmitted(capnp::StructSchema schema);
+  // The schemas declared with emits(), in declaration order.
+  const std::vector<capnp::StructSchema>& emitted() const { return emitted_; }
+
   // Registers a type-erased handler. Throws idem::Error (bug) when its id+version is already
   // registered, or when it is not replay-only and its message type already has a handler.
   void add(detail::RegisteredHandler handler);
@@ -110,6 +120,7 @@ class Handlers {
   std::string endpointName_;
   std::vector<std::unique_ptr<detail::RegisteredHandler>> handlers_;
   std::map<std::uint64_t, const detail::RegisteredHandler*> byMessageType_;
+  std::vector<capnp::StructSchema> emitted_;
 };
 
 template <typename State>

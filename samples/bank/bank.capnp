@@ -91,6 +91,16 @@ struct Transfer {
 
 struct StartTransfer { transferId @0 :Text; from @1 :Text; to @2 :Text; amount @3 :Int64; }
 
+# The answer to a StartTransfer that asked for one (it came with a reply-to, e.g. through the HTTP
+# gateway): accepted means the transfer is under way (or was started before under this id);
+# otherwise reason says why it failed at once. The outcome itself is published when it ends.
+struct TransferAcceptance {
+  transferId @0 :Text;
+  accepted @1 :Bool;
+  reason @2 :RejectReason;
+  step @3 :Transfer.Step;     # the transfer's step once the StartTransfer was handled
+}
+
 # Published when a transfer ends.
 struct TransferCompleted { transferId @0 :Text; from @1 :Text; to @2 :Text; amount @3 :Int64; }
 struct TransferFailed { transferId @0 :Text; from @1 :Text; reason @2 :RejectReason; }

@@ -31,8 +31,9 @@ struct AccountRules {
 void registerAccountsWith(idem::Handlers& handlers, const AccountRules& rules);
 
 // Entity "transfer", keyed by transfer id: the process manager of one transfer. Handles
-// StartTransfer (edge) and the accounts' replies; publishes TransferCompleted, TransferFailed or
-// TransferCompensated when it ends. Replies that do not fit the current step (late or repeated)
+// StartTransfer (edge; answered with a TransferAcceptance reply when it came with a reply-to, as
+// through the HTTP gateway) and the accounts' replies; publishes TransferCompleted, TransferFailed
+// or TransferCompensated when it ends. Replies that do not fit the current step (late or repeated)
 // change nothing.
 void registerTransfers(idem::Handlers& handlers);
 

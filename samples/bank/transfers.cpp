@@ -50,7 +50,7 @@ void finish(Transfer::Builder t, Transfer::Step step, RejectReason reason, idem:
   }
 }
 
-void startTransfer(Transfer::Builder t, StartTransfer::Reader m, idem::Context& ctx) {
+void start(Transfer::Builder t, StartTransfer::Reader m, idem::Context& ctx) {
   if (t.getStep() != Transfer::Step::NOT_STARTED) return;  // started before under this id
   t.setTransferId(m.getTransferId());
   t.setFrom(m.getFrom());
@@ -63,6 +63,20 @@ void startTransfer(Transfer::Builder t, StartTransfer::Reader m, idem::Context& 
     return finish(t, Transfer::Step::FAILED, RejectReason::SAME_ACCOUNT, ctx);
   t.setStep(Transfer::Step::HOLDING);
   sendPlaceHold(t, ctx);
+}
+
+// A caller that asked for an answer (a reply-to: the HTTP gateway) gets the acceptance after
+// the transfer's own outputs. Inputs without one (idem send, the demos) emit exactly what they
+// did before, so their recorded versions replay unchanged under the same handler version.
+void startTransfer(Transfer::Builder t, StartTransfer::Reader m, idem::Context& ctx) {
+  start(t, m, ctx);
+  if (!ctx.canReply()) return;
+  TransferAcceptance::Builder answer = ctx.reply<TransferAcceptance>();
+  answer.setTransferId(m.getTransferId());
+  const bool failed = t.getStep() == Transfer::Step::FAILED;
+  answer.setAccepted(!failed);
+  answer.setReason(failed ? t.getReason() : RejectReason::NONE);
+  answer.setStep(t.getStep());
 }
 
 void holdPlaced(Transfer::Builder t, HoldPlaced::Reader, idem::Context& ctx) {
@@ -114,6 +128,7 @@ std::string transferOf(typename M::Reader m) {
 }  // namespace
 
 void registerTransfers(idem::Handlers& handlers) {
+  handlers.emits<TransferAcceptance>();
   handlers.entity<Transfer>("transfer")
       .on<StartTransfer>({"bank.start-transfer", 1}, transferOf<StartTransfer>, startTransfer)
       .on<HoldPlaced>({"bank.transfer.hold-placed", 1}, transferOf<HoldPlaced>, holdPlaced)

@@ -1,0 +1,361 @@
+// Gateway: routes, the Idempotency-Key rules and the answers (docs/http.md, "The ingress").
+#include "http/gateway.h"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "http/idempotency_key.h"
+#include "idem/edge.h"
+#include "idem/endpoint.h"
+#include "idem/envelope.capnp.h"
+#include "idem/error.h"
+#include "tools/json_messages.h"
+#include "tools/workspace.h"
+
+namespace idem::http {
+
+namespace {
+
+constexpr std::string_view kPostPrefix = "/v1/";
+constexpr std::string_view kRequestsPrefix = "/v1/requests/";
+
+bool equalBytes(std::span<const std::byte> a, std::span<const std::byte> b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+// Compares every byte, so the time taken does not tell how much of a guessed token was right.
+bool sameToken(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+std::string_view pathOf(std::string_view target) { return target.substr(0, target.find('?')); }
+
+}  // namespace
+
+std::optional<ArrivedReply> decodeReply(std::span<const std::byte> envelopeBytes) {
+  try {
+    CanonicalReader reader(envelopeBytes, "reply envelope");
+    auto envelope = reader.root<wire::Envelope>();
+    auto causation = envelope.getCausationId();
+    auto id = MessageId::fromBytes({causation.begin(), causation.size()});
+    if (!id) return std::nullopt;
+    const auto payload = envelope.getPayload();
+    const auto* p = reinterpret_cast<const std::byte*>(payload.begin());
+    return ArrivedReply{*id, envelope.getMessageType(), Bytes(p, p + payload.size())};
+  } catch (const std::exception&) {  // not ours to judge: acked and ignored by the caller
+    return std::nullopt;
+  }
+}
+
+std::set<std::string, std::less<>> readBearerTokens(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) fail(ErrorKind::kPermanent, "cannot read the bearer tokens file " + file.string());
+  std::set<std::string, std::less<>> tokens;
+  for (std::string line; std::getline(in, line);) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty() || line.front() == '#') continue;
+    tokens.insert(line);
+  }
+  if (tokens.empty()) fail(ErrorKind::kPermanent, file.string() + " holds no bearer token");
+  return tokens;
+}
+
+Gateway::Gateway(const tools::App& app, const std::filesystem::path& workspace, Transport& bus,
+                 GatewayOptions options)
+    : app_(app), bus_(bus), options_(std::move(options)) {
+  maxBodyBytes_ = EndpointOptions{}.maxMessageBytes;
+  const tools::Workspace ws{workspace};
+  for (const tools::AppEndpoint& e : app.endpoints) {
+    if (e.name == options_.name) {
+      fail(ErrorKind::kPermanent, "the gateway's name '" + options_.name +
+                                      "' is an endpoint of app " + app.name + ": choose another");
+    }
+    const Handlers handlers = app.handlers(e.name);
+    for (const auto& h : handlers.all()) {
+      schemas_.emplace(h->messageSchema.getProto().getId(), h->messageSchema);
+      if (h->replayOnly) continue;
+      std::string typeName = h->messageSchema.getShortDisplayName().cStr();
+      routes_.emplace(e.name + "/" + typeName, Route{e.name, typeName, h->messageSchema});
+    }
+    for (const capnp::StructSchema s : handlers.emitted()) {
+      schemas_.emplace(s.getProto().getId(), s);
+    }
+    records_.emplace(e.name, std::make_unique<RecordedRequests>(ws.store(e.name), app, e.name));
+  }
+}
+
+Gateway::~Gateway() = default;
+
+std::optional<HttpResponse> Gateway::authorize(const HttpRequest& request) const {
+  if (options_.bearerTokens.empty()) return std::nullopt;
+  const std::optional<std::string_view> header = request.header("Authorization");
+  constexpr std::string_view kScheme = "Bearer ";
+  bool ok = false;
+  if (header && header->size() > kScheme.size() && header->substr(0, kScheme.size()) == kScheme) {
+    const std::string_view token = header->substr(kScheme.size());
+    for (const std::string& known : options_.bearerTokens) ok |= sameToken(token, known);
+  }
+  if (ok) return std::nullopt;
+  HttpResponse r = problem(401, "unauthorized", "Unauthorized",
+                           header ? "the bearer token is not accepted"
+                                  : "an Authorization: Bearer <token> header is required");
+  r.with("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+void Gateway::handle(const HttpRequest& request, Respond respond) {
+  try {
+    if (auto refused = authorize(request)) return respond(std::move(*refused));
+    const std::string_view path = pathOf(request.target);
+    if (path.substr(0, kRequestsPrefix.size()) == kRequestsPrefix) {
+      if (request.method != "GET") {
+        return respond(
+            problem(405, "method-not-allowed", "Method Not Allowed", "requests are read with GET")
+                .with("Allow", "GET"));
+      }
+      return respond(get(path.substr(kRequestsPrefix.size())));
+    }
+    if (path.substr(0, kPostPrefix.size()) == kPostPrefix) {
+      const auto it = routes_.find(path.substr(kPostPrefix.size()));
+      if (it == routes_.end()) {
+        return respond(problem(404, "unknown-route", "Not Found",
+                               "no endpoint of app " + app_.name + " handles " + std::string(path) +
+                                   " (POST /v1/{endpoint}/{MessageType})"));
+      }
+      if (request.method != "POST") {
+        return respond(
+            problem(405, "method-not-allowed", "Method Not Allowed", "messages are sent with POST")
+                .with("Allow", "POST"));
+      }
+      return post(it->second, request, respond);
+    }
+    respond(problem(404, "unknown-route", "Not Found",
+                    "no route " + std::string(path) + " (docs/http.md lists them)"));
+  } catch (const Error& e) {
+    spdlog::error("{} {}: {}", request.method, request.target, e.what());
+    const bool retry = e.kind() == ErrorKind::kTransient || e.kind() == ErrorKind::kOverloaded;
+    HttpResponse r = problem(retry ? 503 : 500, retry ? "unavailable" : "internal-error",
+                             retry ? "Service Unavailable" : "Internal Server Error", e.what());
+    if (retry) r.with("Retry-After", "1");
+    respond(std::move(r));
+  } catch (const std::exception& e) {
+    spdlog::error("{} {}: {}", request.method, request.target, e.what());
+    respond(problem(500, "internal-error", "Internal Server Error", e.what()));
+  }
+}
+
+void Gateway::post(const Route& route, const HttpRequest& request, Respond& respond) {
+  const std::optional<std::string_view> keyHeader = request.header("Idempotency-Key");
+  if (!keyHeader) {
+    return respond(problem(400, "missing-idempotency-key", "Bad Request",
+                           "POST needs an Idempotency-Key header (a structured-field string, "
+                           "e.g. Idempotency-Key: \"8e03978e-40d5\")"));
+  }
+  const std::optional<std::string> key = parseIdempotencyKey(*keyHeader);
+  if (!key) {
+    return respond(
+        problem(400, "invalid-idempotency-key", "Bad Request",
+                "the Idempotency-Key is not a structured-field string or token of 1 to " +
+                    std::to_string(kMaxIdempotencyKeyBytes) + " printable characters"));
+  }
+  if (const auto type = request.header("Content-Type");
+      type && type->substr(0, 16) != "application/json") {
+    return respond(problem(415, "unsupported-media-type", "Unsupported Media Type",
+                           "the body must be application/json"));
+  }
+  Words payload;
+  try {
+    payload = tools::canonicalFromJson(route.schema, request.body);
+  } catch (const Error& e) {
+    return respond(problem(400, "invalid-message", "Bad Request", e.what()));
+  }
+  const std::span<const std::byte> payloadBytes = asBytes(payload);
+  const MessageId id = requestId(route.endpoint, route.typeName, *key);
+  const std::uint64_t typeId = route.schema.getProto().getId();
+
+  // 1. The endpoint's store first: a request it applied is answered from there, whatever this
+  //    process remembers (and however often it restarted).
+  if (const auto recorded = findRecorded(route.endpoint, id)) {
+    if (const auto it = inFlight_.find(id); it != inFlight_.end()) {
+      Respond waiter = std::move(it->second.waiter);  // the first request, still waiting
+      inFlight_.erase(it);
+      if (waiter) waiter(outcome(id, *recorded, false));
+    }
+    if (recorded->historyKept &&
+        (recorded->messageType != typeId || !equalBytes(recorded->payload, payloadBytes))) {
+      return respond(problem(422, "idempotency-key-reused", "Unprocessable Content",
+                             "Idempotency-Key was used for another request body on this route"));
+    }
+    return respond(outcome(id, *recorded, true));
+  }
+  // 2. In flight from this process: 409 to a retry, 422 to another body under the same key.
+  if (const auto it = inFlight_.find(id); it != inFlight_.end()) {
+    if (!equalBytes(it->second.payload, payloadBytes)) {
+      return respond(problem(422, "idempotency-key-reused", "Unprocessable Content",
+                             "Idempotency-Key was used for another request body on this route"));
+    }
+    return respond(problem(409, "request-in-progress", "Conflict",
+                           "the first request with this Idempotency-Key is still being processed")
+                       .with("Retry-After", "1")
+                       .with("Location", std::string(kRequestsPrefix) + id.toHex()));
+  }
+  if (inFlight_.size() >= options_.maxInFlight) {
+    return respond(
+        problem(503, "too-many-requests-in-flight", "Service Unavailable",
+                "the gateway holds " + std::to_string(inFlight_.size()) + " requests in flight")
+            .with("Retry-After", "1"));
+  }
+  // 3. New here: send it. A copy sent before a restart has the same id: the endpoint applies one.
+  const EdgeAddress address{
+      id, route.endpoint, std::chrono::system_clock::now(), {}, options_.name};
+  Outbound message = edgeOutbound(address, typeId, edgeEnvelope(address, typeId, payload));
+  if (message.envelope.size() > maxBodyBytes_) {
+    return respond(problem(413, "message-too-large", "Content Too Large",
+                           "the message is " + std::to_string(message.envelope.size()) +
+                               " bytes as an envelope; the endpoint takes at most " +
+                               std::to_string(maxBodyBytes_)));
+  }
+  try {
+    bus_.publish(std::span(&message, 1));
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kOverloaded) throw;
+    return respond(
+        problem(503, "overloaded", "Service Unavailable", e.what()).with("Retry-After", "1"));
+  }
+  const auto now = std::chrono::steady_clock::now();
+  inFlight_[id] = InFlight{route.endpoint,
+                           typeId,
+                           Bytes(payloadBytes.begin(), payloadBytes.end()),
+                           now,
+                           now + options_.wait,
+                           std::move(respond)};
+}
+
+void Gateway::replyArrived(ArrivedReply reply) {
+  const auto it = inFlight_.find(reply.requestId);
+  if (it == inFlight_.end()) return;  // sent by an earlier process, or answered from the store
+  Respond waiter = std::move(it->second.waiter);
+  inFlight_.erase(it);
+  if (waiter) waiter(replyResponse(reply.requestId, reply.messageType, reply.payload, false));
+}
+
+void Gateway::tick() {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = inFlight_.begin(); it != inFlight_.end();) {
+    InFlight& f = it->second;
+    if (!f.waiter) {
+      it = now - f.acceptedAt > options_.inFlightMemory ? inFlight_.erase(it) : std::next(it);
+      continue;
+    }
+    std::optional<RecordedRequest> recorded;
+    try {
+      recorded = findRecorded(f.endpoint, it->first);
+    } catch (const std::exception& e) {
+      spdlog::warn("cannot read the store of {}: {}", f.endpoint, e.what());
+    }
+    if (recorded) {
+      Respond waiter = std::move(f.waiter);
+      const MessageId id = it->first;
+      it = inFlight_.erase(it);
+      waiter(outcome(id, *recorded, false));
+      continue;
+    }
+    if (now >= f.deadline) {
+      Respond waiter = std::move(f.waiter);
+      waiter(accepted(it->first));
+    }
+    ++it;
+  }
+}
+
+HttpResponse Gateway::get(std::string_view idHex) {
+  const std::optional<MessageId> id = MessageId::fromHex(idHex);
+  if (!id) {
+    return problem(404, "unknown-request", "Not Found", "a request id is 32 hex digits");
+  }
+  const auto it = inFlight_.find(*id);
+  if (it != inFlight_.end()) {
+    if (auto recorded = findRecorded(it->second.endpoint, *id))
+      return outcome(*id, *recorded, false);
+    return accepted(*id);
+  }
+  for (const auto& [endpoint, records] : records_) {
+    if (auto recorded = records->find(*id, options_.name)) return outcome(*id, *recorded, false);
+  }
+  return problem(
+      404, "unknown-request", "Not Found",
+      "no endpoint has processed request " + id->toHex() +
+          " (not yet, or never sent): POST it again with its Idempotency-Key to be sure");
+}
+
+std::optional<RecordedRequest> Gateway::findRecorded(const std::string& endpoint,
+                                                     const MessageId& id) {
+  return records_.at(endpoint)->find(id, options_.name);
+}
+
+HttpResponse Gateway::outcome(const MessageId& id, const RecordedRequest& recorded,
+                              bool replayed) const {
+  if (!recorded.historyKept) {
+    HttpResponse r =
+        problem(410, "response-expired", "Gone",
+                "request " + id.toHex() + " was processed (" + recorded.entity + " version " +
+                    std::to_string(recorded.version) +
+                    "); retention removed its history, so its response can no longer be "
+                    "derived. It is not executed again.");
+    r.with("Idem-Message-Id", id.toHex());
+    if (replayed) r.with("Idempotent-Replayed", "true");
+    return r;
+  }
+  if (recorded.reply) {
+    return replyResponse(id, recorded.reply->messageType, recorded.reply->payload, replayed);
+  }
+  HttpResponse r;
+  r.status = 204;  // processed; the handler sent no reply
+  r.with("Idem-Message-Id", id.toHex());
+  if (replayed) r.with("Idempotent-Replayed", "true");
+  return r;
+}
+
+HttpResponse Gateway::replyResponse(const MessageId& id, std::uint64_t type,
+                                    std::span<const std::byte> payload, bool replayed) const {
+  HttpResponse r;
+  r.status = 200;
+  r.with("Content-Type", "application/json");
+  r.with("Idem-Message-Id", id.toHex());
+  const auto schema = schemas_.find(type);
+  if (schema != schemas_.end()) {
+    r.with("Idem-Reply-Type", schema->second.getShortDisplayName().cStr());
+    r.body = tools::jsonFromCanonical(schema->second, payload);
+  } else {  // a reply type nobody declared (Handlers::emits): its bytes, still deterministic
+    char hex[19];
+    std::snprintf(hex, sizeof hex, "0x%016llx", static_cast<unsigned long long>(type));
+    r.with("Idem-Reply-Type", hex);
+    std::string payloadHex;
+    for (std::byte b : payload) {
+      static constexpr char kDigits[] = "0123456789abcdef";
+      payloadHex += kDigits[std::to_integer<unsigned>(b) >> 4];
+      payloadHex += kDigits[std::to_integer<unsigned>(b) & 15];
+    }
+    r.body = nlohmann::json{{"messageType", hex}, {"payloadHex", payloadHex}}.dump();
+  }
+  if (replayed) r.with("Idempotent-Replayed", "true");
+  return r;
+}
+
+HttpResponse Gateway::accepted(const MessageId& id) const {
+  HttpResponse r;
+  r.status = 202;
+  r.with("Content-Type", "application/json");
+  r.with("Idem-Message-Id", id.toHex());
+  r.with("Location", std::string(kRequestsPrefix) + id.toHex());
+  r.with("Retry-After", "1");
+  r.body = nlohmann::json{{"id", id.toHex()}, {"status", "accepted"}}.dump();
+  return r;
+}
+
+}  // namespace idem::http

@@ -1,0 +1,359 @@
+// The HTTP gateway (`idem gateway`, docs/http.md) as real processes over loopback: the bank's
+// endpoints under `idem run`, the gateway under test, a libcurl client; executions are counted
+// in the transfers endpoint's store.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http/idempotency_key.h"
+#include "idem/embedded_transport.h"
+#include "tests/http_client.h"
+#include "tests/temp_dir.h"
+#include "tools/apps.h"
+#include "tools/store_view.h"
+#include "tools/supervisor.h"
+
+namespace idem::test {
+
+namespace {
+
+// The bank's three endpoints in one `idem run`, and `idem gateway` in front of them.
+class BankOverHttp {
+ public:
+  explicit BankOverHttp(std::vector<std::string> gatewayFlags = {})
+      : dir_("idem-http"), supervisor_(dir_ / "logs"), gatewayFlags_(std::move(gatewayFlags)) {}
+
+  std::filesystem::path workspace() const { return dir_ / "w"; }
+
+  void startEndpoints() {
+    if (supervisor_.exitStatus("bank")) return supervisor_.restart("bank");
+    supervisor_.start("bank", {IDEM_BINARY, "run", "--app", "bank", "--endpoint", "accounts",
+                               "--endpoint", "transfers", "--endpoint", "notifications", "--dir",
+                               workspace().string(), "--no-fsync"});
+  }
+
+  void startGateway() {
+    std::filesystem::remove(portFile());
+    std::vector<std::string> argv = {
+        IDEM_BINARY,          "gateway",  "--app",       "bank",        "--dir",
+        workspace().string(), "--listen", "127.0.0.1:0", "--port-file", portFile().string()};
+    argv.insert(argv.end(), gatewayFlags_.begin(), gatewayFlags_.end());
+    if (supervisor_.exitStatus("gateway") || supervisor_.running("gateway")) {
+      supervisor_.restart("gateway");
+    } else {
+      supervisor_.start("gateway", argv);
+    }
+    // Not a timing assertion: the port file appears once the gateway listens.
+    for (int i = 0; i < 3000 && !std::filesystem::exists(portFile()); ++i) {
+      REQUIRE(supervisor_.running("gateway"));
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(std::filesystem::exists(portFile()));
+    std::ifstream(portFile()) >> port_;
+  }
+
+  void killGateway() { supervisor_.kill("gateway", SIGKILL); }
+
+  // SIGTERM, then waits until the endpoints drained and exited.
+  void stopEndpoints() {
+    supervisor_.kill("bank", SIGTERM);
+    while (supervisor_.running("bank")) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+
+  HttpResult post(const std::string& path, const std::string& key, const std::string& json) {
+    std::vector<std::string> headers = {"Content-Type: application/json"};
+    if (!key.empty()) headers.push_back("Idempotency-Key: " + key);
+    return httpCall("POST", url(path), headers, json);
+  }
+
+  // How many times StartTransfer ran for transfer `transferId` (history entries of it).
+  int startTransferExecutions(const std::string& transferId) const {
+    const tools::StoreView view(workspace() / "stores" / "transfers", tools::findApp("bank"),
+                                "transfers");
+    const auto entity = view.findEntity("transfer/" + transferId);
+    if (!entity) return 0;
+    int n = 0;
+    for (const auto& row : view.history(entity->number))
+      n += row.messageTypeName == "StartTransfer";
+    return n;
+  }
+
+  std::uint64_t readyIn(const std::string& endpoint) const {
+    EmbeddedTransportOptions o;
+    o.busDirectory = workspace() / "bus";
+    EmbeddedTransport bus(o);
+    const QueueStats q = bus.queue(endpoint);
+    return q.ready + q.inFlight;
+  }
+
+ private:
+  std::filesystem::path portFile() const { return dir_ / "gateway.port"; }
+
+  TempDir dir_;
+  tools::Supervisor supervisor_;
+  std::vector<std::string> gatewayFlags_;
+  int port_ = 0;
+};
+
+const std::string kOpenA = R"({"accountId":"A","initialBalance":"10000"})";
+const std::string kOpenB = R"({"accountId":"B","initialBalance":"0"})";
+
+std::string transfer(const std::string& id, int amount) {
+  return R"({"transferId":")" + id + R"(","from":"A","to":"B","amount":")" +
+         std::to_string(amount) + R"("})";
+}
+
+void openAccounts(BankOverHttp& bank) {
+  REQUIRE(bank.post("/v1/accounts/OpenAccount", "\"open-A\"", kOpenA).status == 204);
+  REQUIRE(bank.post("/v1/accounts/OpenAccount", "open-B", kOpenB).status == 204);
+}
+
+}  // namespace
+
+TEST_CASE("Idempotency-Key accepts sf-strings and bare tokens, and nothing else", "[http][unit]") {
+  CHECK(http::parseIdempotencyKey(R"("abc-1")") == "abc-1");
+  CHECK(http::parseIdempotencyKey(R"( "a\"b\\c" )") == R"(a"b\c)");
+  CHECK(http::parseIdempotencyKey("8e03978e-40d5-43e8") == "8e03978e-40d5-43e8");
+  CHECK_FALSE(http::parseIdempotencyKey(""));
+  CHECK_FALSE(http::parseIdempotencyKey(R"("")"));
+  CHECK_FALSE(http::parseIdempotencyKey(R"("open)"));
+  CHECK_FALSE(http::parseIdempotencyKey(R"("a\nb")"));
+  CHECK_FALSE(http::parseIdempotencyKey("two words"));
+  CHECK_FALSE(http::parseIdempotencyKey(std::string(256, 'k')));
+  CHECK(http::parseIdempotencyKey(std::string(255, 'k')));
+}
+
+TEST_CASE("the same Idempotency-Key on two routes gives two message ids", "[http][unit]") {
+  CHECK(http::requestId("transfers", "StartTransfer", "k") ==
+        http::requestId("transfers", "StartTransfer", "k"));
+  CHECK(http::requestId("transfers", "StartTransfer", "k") !=
+        http::requestId("accounts", "OpenAccount", "k"));
+}
+
+TEST_CASE("a POST retried with the same Idempotency-Key runs once and replays the reply's bytes",
+          "[http][gateway][process]") {
+  BankOverHttp bank;
+  bank.startEndpoints();
+  bank.startGateway();
+  openAccounts(bank);
+
+  const HttpResult first = bank.post("/v1/transfers/StartTransfer", "\"t1\"", transfer("t1", 100));
+  INFO(first.body);
+  REQUIRE(first.status == 200);
+  CHECK(first.header("content-type") == "application/json");
+  CHECK(first.header("idem-reply-type") == "TransferAcceptance");
+  CHECK(first.header("idempotent-replayed").empty());
+  const auto reply = nlohmann::json::parse(first.body);
+  CHECK(reply.at("transferId") == "t1");
+  CHECK(reply.at("accepted") == true);
+
+  for (int retry = 0; retry < 3; ++retry) {
+    const HttpResult again =
+        bank.post("/v1/transfers/StartTransfer", "\"t1\"", transfer("t1", 100));
+    CHECK(again.status == 200);
+    CHECK(again.body == first.body);
+    CHECK(again.header("idempotent-replayed") == "true");
+    CHECK(again.header("idem-message-id") == first.header("idem-message-id"));
+  }
+  // GET by id answers the same outcome.
+  const HttpResult got =
+      httpCall("GET", bank.url("/v1/requests/" + first.header("idem-message-id")));
+  CHECK(got.status == 200);
+  CHECK(got.body == first.body);
+  CHECK(bank.startTransferExecutions("t1") == 1);
+
+  // A reply that says no is an outcome too, replayed alike.
+  const HttpResult same = bank.post("/v1/transfers/StartTransfer", "t-same",
+                                    R"({"transferId":"t-same","from":"A","to":"A","amount":"5"})");
+  REQUIRE(same.status == 200);
+  CHECK(nlohmann::json::parse(same.body).at("accepted") == false);
+  CHECK(nlohmann::json::parse(same.body).at("reason") == "sameAccount");
+}
+
+TEST_CASE("concurrent POSTs with one Idempotency-Key execute once", "[http][gateway][process]") {
+  BankOverHttp bank;
+  bank.startEndpoints();
+  bank.startGateway();
+  openAccounts(bank);
+
+  constexpr int kClients = 8;
+  std::vector<HttpResult> results(kClients);
+  {
+    std::vector<std::jthread> clients;
+    for (int i = 0; i < kClients; ++i) {
+      clients.emplace_back([&, i] {
+        results[i] = bank.post("/v1/transfers/StartTransfer", "\"t2\"", transfer("t2", 7));
+      });
+    }
+  }
+  int firsts = 0;
+  std::string body;
+  for (const HttpResult& r : results) {
+    INFO(r.status << " " << r.body << " " << r.error);
+    CHECK((r.status == 200 || r.status == 409));
+    if (r.status == 409) {
+      CHECK(r.header("content-type") == "application/problem+json");
+      CHECK(!r.header("retry-after").empty());
+    }
+    if (r.status == 200) {
+      if (body.empty()) body = r.body;
+      CHECK(r.body == body);
+      firsts += r.header("idempotent-replayed").empty();
+    }
+  }
+  CHECK(firsts <= 1);  // the others were 409 or replays
+  const HttpResult after = bank.post("/v1/transfers/StartTransfer", "\"t2\"", transfer("t2", 7));
+  CHECK(after.status == 200);
+  CHECK(after.header("idempotent-replayed") == "true");
+  if (!body.empty()) CHECK(after.body == body);
+  CHECK(bank.startTransferExecutions("t2") == 1);
+}
+
+TEST_CASE("the gateway refuses bad requests with problem documents", "[http][gateway][process]") {
+  BankOverHttp bank;
+  bank.startEndpoints();
+  bank.startGateway();
+  openAccounts(bank);
+  REQUIRE(bank.post("/v1/transfers/StartTransfer", "k1", transfer("t3", 1)).status == 200);
+
+  auto isProblem = [](const HttpResult& r, long status, const std::string& type) {
+    INFO(r.status << " " << r.body);
+    CHECK(r.status == status);
+    CHECK(r.header("content-type") == "application/problem+json");
+    const auto doc = nlohmann::json::parse(r.body);
+    CHECK(doc.at("status") == status);
+    CHECK(doc.at("type") == "https://idem.dev/problems/" + type);
+    return doc.at("detail").get<std::string>();
+  };
+  // The same key with another body: 422, and nothing ran.
+  isProblem(bank.post("/v1/transfers/StartTransfer", "k1", transfer("t3", 2)), 422,
+            "idempotency-key-reused");
+  isProblem(bank.post("/v1/transfers/StartTransfer", "", transfer("t4", 1)), 400,
+            "missing-idempotency-key");
+  isProblem(bank.post("/v1/transfers/StartTransfer", "\"unterminated", transfer("t4", 1)), 400,
+            "invalid-idempotency-key");
+  isProblem(bank.post("/v1/nowhere/StartTransfer", "k", transfer("t4", 1)), 404, "unknown-route");
+  isProblem(bank.post("/v1/accounts/StartTransfer", "k", transfer("t4", 1)), 404, "unknown-route");
+  const std::string misspelt =
+      isProblem(bank.post("/v1/transfers/StartTransfer", "k5",
+                          R"({"transferId":"t5","from":"A","to":"B","amout":"1"})"),
+                400, "invalid-message");
+  CHECK(misspelt.find("amout") != std::string::npos);
+  isProblem(bank.post("/v1/transfers/StartTransfer", "k6", "{not json"), 400, "invalid-message");
+  isProblem(bank.post("/v1/transfers/StartTransfer", "k7",
+                      R"({"transferId":")" + std::string(2 << 20, 'x') + R"("})"),
+            413, "body-too-large");
+  isProblem(httpCall("GET", bank.url("/v1/requests/nothex")), 404, "unknown-request");
+  isProblem(httpCall("GET", bank.url("/v1/requests/" + std::string(32, '0'))), 404,
+            "unknown-request");
+  isProblem(httpCall("DELETE", bank.url("/v1/transfers/StartTransfer")), 405, "method-not-allowed");
+  std::vector<std::string> many;
+  for (int i = 0; i < 100; ++i) many.push_back("X-Filler-" + std::to_string(i) + ": x");
+  isProblem(httpCall("GET", bank.url("/v1/requests/x"), many), 431, "headers-too-many");
+  isProblem(httpCall("GET", bank.url("/v1/requests/x"), {"X-Big: " + std::string(20000, 'y')}), 431,
+            "headers-too-large");
+
+  CHECK(bank.startTransferExecutions("t3") == 1);
+  CHECK(bank.startTransferExecutions("t4") == 0);
+  CHECK(bank.startTransferExecutions("t5") == 0);
+  // The gateway still serves.
+  CHECK(bank.post("/v1/transfers/StartTransfer", "k1", transfer("t3", 1)).status == 200);
+}
+
+TEST_CASE("bearer tokens from a file are required when given", "[http][gateway][process]") {
+  TempDir tokens("idem-http-tokens");
+  std::ofstream(tokens / "tokens") << "# the test's token\nsecret-1\n";
+  BankOverHttp bank({"--auth-tokens", (tokens / "tokens").string()});
+  bank.startEndpoints();
+  bank.startGateway();
+  const HttpResult none = bank.post("/v1/accounts/OpenAccount", "k", kOpenA);
+  CHECK(none.status == 401);
+  CHECK(none.header("www-authenticate") == "Bearer");
+  CHECK(httpCall("POST", bank.url("/v1/accounts/OpenAccount"),
+                 {"Idempotency-Key: k", "Authorization: Bearer wrong"}, kOpenA)
+            .status == 401);
+  CHECK(httpCall("POST", bank.url("/v1/accounts/OpenAccount"),
+                 {"Idempotency-Key: k", "Authorization: Bearer secret-1",
+                  "Content-Type: application/json"},
+                 kOpenA)
+            .status == 204);
+}
+
+TEST_CASE(
+    "a request not answered within the wait gets 202 and a Location that later holds its "
+    "outcome; a retry meanwhile gets 409",
+    "[http][gateway][process]") {
+  BankOverHttp bank({"--wait-ms", "100"});
+  bank.startGateway();  // no endpoint runs yet: the request waits in the bus
+  const HttpResult first = bank.post("/v1/accounts/OpenAccount", "open-A", kOpenA);
+  REQUIRE(first.status == 202);
+  const std::string location = first.header("location");
+  CHECK(location == "/v1/requests/" + first.header("idem-message-id"));
+  CHECK(!first.header("retry-after").empty());
+  const HttpResult retry = bank.post("/v1/accounts/OpenAccount", "open-A", kOpenA);
+  CHECK(retry.status == 409);
+  CHECK(!retry.header("retry-after").empty());
+  CHECK(httpCall("GET", bank.url(location)).status == 202);
+
+  bank.startEndpoints();
+  HttpResult outcome;
+  for (int i = 0; i < 3000; ++i) {  // until the endpoint processed it
+    outcome = httpCall("GET", bank.url(location));
+    if (outcome.status != 202) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(outcome.status == 204);
+  const HttpResult replayed = bank.post("/v1/accounts/OpenAccount", "open-A", kOpenA);
+  CHECK(replayed.status == 204);
+  CHECK(replayed.header("idempotent-replayed") == "true");
+}
+
+TEST_CASE(
+    "kill -9 of the gateway between accepting a request and answering it, then a retry with "
+    "the same key: one execution",
+    "[http][gateway][process][crash]") {
+  BankOverHttp bank({"--wait-ms", "60000"});
+  bank.startEndpoints();
+  bank.startGateway();
+  openAccounts(bank);
+  bank.stopEndpoints();
+
+  // Accepted: in the transfers queue, with nobody to process it yet; then the gateway dies.
+  HttpResult lost;
+  std::jthread client(
+      [&] { lost = bank.post("/v1/transfers/StartTransfer", "\"t9\"", transfer("t9", 250)); });
+  while (bank.readyIn("transfers") == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  bank.killGateway();
+  client.join();
+  CHECK(lost.status == 0);  // the client saw the connection die, no answer
+
+  // The client retries against a new gateway before the endpoints are back: a second copy of
+  // the same id joins the first in the queue; the endpoint applies one of them.
+  bank.startGateway();
+  HttpResult retried;
+  std::jthread retry(
+      [&] { retried = bank.post("/v1/transfers/StartTransfer", "\"t9\"", transfer("t9", 250)); });
+  while (bank.readyIn("transfers") < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  bank.startEndpoints();
+  retry.join();
+  INFO(retried.status << " " << retried.body << " " << retried.error);
+  REQUIRE(retried.status == 200);
+  CHECK(nlohmann::json::parse(retried.body).at("accepted") == true);
+  const HttpResult again = bank.post("/v1/transfers/StartTransfer", "\"t9\"", transfer("t9", 250));
+  CHECK(again.status == 200);
+  CHECK(again.body == retried.body);
+  CHECK(again.header("idempotent-replayed") == "true");
+  CHECK(bank.startTransferExecutions("t9") == 1);
+}
+
+}  // namespace idem::test

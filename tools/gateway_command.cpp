@@ -1,0 +1,147 @@
+// `idem gateway`: the idempotent HTTP ingress of an app (http/gateway.h, docs/http.md) over the
+// workspace's bus (or NATS JetStream), with a thread receiving the replies sent to it.
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "http/gateway.h"
+#include "http/http_server.h"
+#include "idem/embedded_transport.h"
+#include "idem/error.h"
+#include "idem/nats_transport.h"
+#include "tools/apps.h"
+#include "tools/commands.h"
+#include "tools/serve.h"
+#include "tools/workspace.h"
+
+namespace idem::tools {
+
+namespace {
+
+struct GatewayCommandOptions {
+  std::string app;
+  std::string module;
+  std::string dir;
+  std::string listen = "127.0.0.1:8080";
+  std::string transport;
+  std::string name = "gateway";
+  unsigned waitMs = 5000;
+  std::string authTokens;
+  std::string portFile;
+  std::size_t maxConnections = 1024;
+  unsigned requestTimeoutMs = 10'000;
+};
+
+void parseListen(const std::string& text, http::HttpServerOptions& o) {
+  const auto colon = text.rfind(':');
+  unsigned port = 0;
+  const char* end = text.data() + text.size();
+  if (colon == std::string::npos ||
+      std::from_chars(text.data() + colon + 1, end, port).ptr != end || port > 65535) {
+    fail(ErrorKind::kPermanent, "--listen wants HOST:PORT (e.g. 127.0.0.1:8080), not " + text);
+  }
+  o.host = text.substr(0, colon);
+  if (o.host.size() > 1 && o.host.front() == '[') o.host = o.host.substr(1, o.host.size() - 2);
+  o.port = static_cast<std::uint16_t>(port);
+}
+
+std::unique_ptr<Transport> openBus(const App& app, const GatewayCommandOptions& o) {
+  if (o.transport.empty() || o.transport == "embedded") {
+    EmbeddedTransportOptions bus;
+    bus.busDirectory = Workspace{o.dir}.bus();
+    return std::make_unique<EmbeddedTransport>(bus);
+  }
+  NatsTransportOptions nats = natsOptionsFor(o.transport);
+  nats.keyResolver = keyResolverForApp(app);
+  return std::make_unique<NatsTransport>(nats);
+}
+
+int runGateway(const GatewayCommandOptions& o) {
+  const App app = chooseApp(o.app, o.module);
+  http::HttpServerOptions serverOptions;
+  parseListen(o.listen, serverOptions);
+  serverOptions.maxConnections = o.maxConnections;
+  serverOptions.requestTimeout = std::chrono::milliseconds(o.requestTimeoutMs);
+  http::GatewayOptions gatewayOptions;
+  gatewayOptions.name = o.name;
+  gatewayOptions.wait = std::chrono::milliseconds(o.waitMs);
+  if (!o.authTokens.empty()) gatewayOptions.bearerTokens = http::readBearerTokens(o.authTokens);
+
+  const std::unique_ptr<Transport> bus = openBus(app, o);
+  http::Gateway gateway(app, o.dir, *bus, gatewayOptions);
+  serverOptions.maxBodyBytes = gateway.maxBodyBytes();
+  http::HttpServer server(serverOptions, [&gateway](const http::HttpRequest& request,
+                                                    http::HttpServer::Respond respond) {
+    gateway.handle(request, std::move(respond));
+  });
+  server.every(std::chrono::milliseconds(5), [&gateway] { gateway.tick(); });
+
+  // Replies to the gateway's queue: posted to the event loop, then acked (the stores, not these
+  // copies, are what a retry is answered from, so a reply lost here only costs a store read).
+  std::jthread replies([&](const std::stop_token& stop) {
+    while (!stop.stop_requested()) {
+      try {
+        std::vector<Delivery> batch = bus->receive(o.name, 256, std::chrono::milliseconds(100));
+        std::vector<std::uint64_t> tags;
+        for (Delivery& d : batch) {
+          tags.push_back(d.tag);
+          if (auto reply = http::decodeReply(d.envelope)) {
+            server.post([&gateway, r = std::move(*reply)]() mutable {
+              gateway.replyArrived(std::move(r));
+            });
+          }
+        }
+        if (!tags.empty()) bus->ack(o.name, tags);
+      } catch (const Error& e) {
+        spdlog::warn("receiving replies: {}", e.what());
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  });
+
+  const std::string where = serverOptions.host + ":" + std::to_string(server.port());
+  if (!o.portFile.empty()) {
+    const std::string tmp = o.portFile + ".tmp";
+    std::ofstream(tmp) << server.port() << "\n";
+    std::filesystem::rename(tmp, o.portFile);
+  }
+  spdlog::info("gateway of app {} listening on http://{} (replies to queue {}, pid {})", app.name,
+               where, o.name, ::getpid());
+  server.run(true);
+  replies.request_stop();
+  replies.join();
+  spdlog::info("gateway stopped");
+  return 0;
+}
+
+}  // namespace
+
+void addGatewayCommand(CLI::App& cli, int& exitCode) {
+  auto o = std::make_shared<GatewayCommandOptions>();
+  CLI::App* cmd = cli.add_subcommand(
+      "gateway", "Serve an app's messages over HTTP with Idempotency-Key (docs/http.md)");
+  cmd->add_option("--app", o->app, "bank or orders");
+  cmd->add_option("--module", o->module, "a handler module (.so) instead of a built-in app");
+  cmd->add_option("--dir", o->dir, "workspace: DIR/bus and DIR/stores/<endpoint>")->required();
+  cmd->add_option("--listen", o->listen, "HOST:PORT to listen on (port 0: any free port)")
+      ->capture_default_str();
+  cmd->add_option("--transport", o->transport, "embedded (default) or nats://HOST:PORT");
+  cmd->add_option("--name", o->name, "the gateway's reply queue (not an endpoint's name)")
+      ->capture_default_str();
+  cmd->add_option("--wait-ms", o->waitMs, "how long a first request waits for its outcome")
+      ->capture_default_str();
+  cmd->add_option("--auth-tokens", o->authTokens,
+                  "file of accepted bearer tokens, one per line (default: none required)");
+  cmd->add_option("--port-file", o->portFile, "write the bound port to this file once listening");
+  cmd->add_option("--max-connections", o->maxConnections, "open connections beyond: 503")
+      ->capture_default_str();
+  cmd->add_option("--request-timeout-ms", o->requestTimeoutMs,
+                  "a whole request must arrive within this (idle and slow senders are closed)")
+      ->capture_default_str();
+  cmd->callback([o, &exitCode] { exitCode = runGateway(*o); });
+}
+
+}  // namespace idem::tools
