@@ -283,8 +283,9 @@ void ChangelogWriter::append(const store::VersionStore& store,
   for (const auto& body : bodies) publish("records", body);
 }
 
-RestoreCounts restoreFromChangelog(jsCtx* js, std::string_view endpoint, std::uint32_t partition,
-                                   std::uint64_t through, store::VersionStore& store) {
+RestoreCounts restoreFromChangelog(natsConnection* connection, jsCtx* js, std::string_view endpoint,
+                                   std::uint32_t partition, std::uint64_t through,
+                                   store::VersionStore& store) {
   RestoreCounts counts;
   if (through <= 1) return counts;
   const std::string subject = changelogSubject(endpoint, partition);
@@ -297,7 +298,16 @@ RestoreCounts restoreFromChangelog(jsCtx* js, std::string_view endpoint, std::ui
   jsErrCode jerr = static_cast<jsErrCode>(0);
   check(js_SubscribeSync(&rawSub, js, subject.c_str(), nullptr, &so, &jerr),
         "reading the changelog " + subject, jerr);
-  SubscriptionPtr sub(rawSub);
+  // Unsubscribed, and the connection flushed, before it is destroyed: nats.c before 3.6 can crash
+  // its read loop when a subscription is destroyed while a message for it (the ordered
+  // consumer's heartbeat) arrives (nats-io/nats.c#637). After the flush's PONG the read loop has
+  // handled everything the server sent before the UNSUB.
+  const auto quiesce = [connection](natsSubscription* s) noexcept {
+    if (natsSubscription_Unsubscribe(s) == NATS_OK)
+      (void)natsConnection_FlushTimeout(connection, 5'000);
+    natsSubscription_Destroy(s);
+  };
+  std::unique_ptr<natsSubscription, decltype(quiesce)> sub(rawSub, quiesce);
   // Applied in write transactions of up to kPerTxn messages (one fsync each).
   constexpr std::size_t kPerTxn = 256;
   bool done = false;

@@ -112,7 +112,9 @@ struct RestoreCounts {
 // the store's publication set (their outputs' confirmation is not in the changelog), so their
 // duplicates re-emit and the owed sweep re-emits them: receivers drop the copies. Throws
 // idem::Error: transient when NATS does not answer, kPermanent for a damaged message or a gap.
-RestoreCounts restoreFromChangelog(jsCtx* js, std::string_view endpoint, std::uint32_t partition,
-                                   std::uint64_t through, store::VersionStore& store);
+// `js` must be a context of `connection`.
+RestoreCounts restoreFromChangelog(natsConnection* connection, jsCtx* js, std::string_view endpoint,
+                                   std::uint32_t partition, std::uint64_t through,
+                                   store::VersionStore& store);
 
 }  // namespace idem::detail::nats

@@ -97,14 +97,37 @@ struct NatsPartitionGroup::Impl {
           "heartbeat " + key);
   }
 
+  // The keys of `endpoint`'s group in the member bucket ("E.<member>"), deleted ones included.
+  // Read from the bucket stream's per-subject state, not with kvStore_Keys(): that creates and
+  // destroys a watcher, and nats.c before 3.6 can crash its read loop when a subscription is
+  // destroyed while a message for it arrives (nats-io/nats.c#637), which every other member's
+  // heartbeat makes likely.
+  std::vector<std::string> memberKeys(const std::string& endpoint) {
+    const std::string bucketSubjects = std::string("$KV.") + kMemberBucket + ".";
+    const std::string filter = bucketSubjects + endpoint + ".>";
+    jsOptions o;
+    check(jsOptions_Init(&o), "options");
+    o.Stream.Info.SubjectsFilter = filter.c_str();
+    jsStreamInfo* raw = nullptr;
+    jsErrCode error = static_cast<jsErrCode>(0);
+    const std::string stream = std::string("KV_") + kMemberBucket;
+    check(js_GetStreamInfo(&raw, js.get(), stream.c_str(), &o, &error), "listing the group members",
+          error);
+    StreamInfoPtr info(raw);
+    std::vector<std::string> keys;
+    if (const jsStreamStateSubjects* subjects = info->State.Subjects; subjects != nullptr) {
+      for (int i = 0; i < subjects->Count; ++i) {
+        const std::string_view subject = subjects->List[i].Subject;
+        if (subject.starts_with(bucketSubjects))
+          keys.emplace_back(subject.substr(bucketSubjects.size()));
+      }
+    }
+    return keys;
+  }
+
   // The live members of `endpoint`'s group, sorted; this member always among them.
   std::vector<std::string> liveMembers(const std::string& endpoint) {
-    kvKeysList list{};
-    const natsStatus s = kvStore_Keys(&list, members.get(), nullptr);
-    if (s != NATS_OK && s != NATS_NOT_FOUND) check(s, "listing the group members");
-    std::vector<std::string> keys;
-    for (int i = 0; i < list.Count; ++i) keys.emplace_back(list.Keys[i]);
-    kvKeysList_Destroy(&list);
+    const std::vector<std::string> keys = memberKeys(endpoint);
     const std::string prefix = endpoint + ".";
     const auto now = Clock::now();
     std::vector<std::string> live{options.member};
@@ -163,7 +186,8 @@ struct NatsPartitionGroup::Impl {
       so.initialMapBytes = endpointOptions.initialMapBytes;
       so.durable = endpointOptions.durable;
       store::VersionStore restored(endpointOptions.storeDirectory, endpoint, so);
-      const RestoreCounts counts = restoreFromChangelog(js.get(), endpoint, p, through, restored);
+      const RestoreCounts counts =
+          restoreFromChangelog(connection.get(), js.get(), endpoint, p, through, restored);
       run->restoredRecords = counts.records;
       spdlog::info(
           "{}.p{}: owner with epoch {} (claim at changelog sequence {}); restored {} "

@@ -150,7 +150,8 @@ TEST_CASE("fence: a taken-over owner can neither append nor publish; the new one
   // B restores A's six versions into an empty store.
   {
     store::VersionStore restored(dirB.path() / "store", endpoint);
-    const RestoreCounts counts = restoreFromChangelog(c.js.get(), endpoint, 0, claimB, restored);
+    const RestoreCounts counts =
+        restoreFromChangelog(c.nc.get(), c.js.get(), endpoint, 0, claimB, restored);
     REQUIRE(counts.records == 6);
     const StoreSummary s = summarise(restored);
     REQUIRE(s.versions == 6);
@@ -324,7 +325,8 @@ TEST_CASE("fence: restore time of a partition from its changelog", "[.restore-fi
   const std::uint64_t through = ChangelogWriter(c.js.get(), endpoint, 0, 2, "R", 1 << 20).claim();
   store::VersionStore restored(dir.path() / "restored", endpoint);
   const auto began = std::chrono::steady_clock::now();
-  const RestoreCounts counts = restoreFromChangelog(c.js.get(), endpoint, 0, through, restored);
+  const RestoreCounts counts =
+      restoreFromChangelog(c.nc.get(), c.js.get(), endpoint, 0, through, restored);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - began)
                       .count();

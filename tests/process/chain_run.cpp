@@ -315,7 +315,7 @@ void ChainRun::restoreChangelogs() {
         try {
           store::VersionStore restored(directory, e);
           const ChangelogTail tail = readTail(js.get(), e, p);
-          restoreFromChangelog(js.get(), e, p, tail.sequence + 1, restored);
+          restoreFromChangelog(nc.get(), js.get(), e, p, tail.sequence + 1, restored);
           break;
         } catch (const Error& error) {
           if (error.kind() != ErrorKind::kTransient || attempt == 20) throw;

@@ -126,10 +126,17 @@ TEST_CASE("fence: a SIGSTOPped owner loses its partitions and, continued, is fen
     return true;
   });
   REQUIRE(resumed);
-  const std::string log = run.logOf("a1");
+  // Continued, a1 notices at its next changelog append or group step (every lease/4); the chain
+  // may drain before that, so its log is awaited rather than read once.
+  std::string log;
+  bool fenced = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!fenced && std::chrono::steady_clock::now() < deadline) {
+    log = run.logOf("a1");
+    fenced = log.find("fenced") != std::string::npos || log.find("taken over") != std::string::npos;
+    if (!fenced) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   INFO(log.substr(log.size() > 4000 ? log.size() - 4000 : 0));
-  const bool fenced =
-      log.find("fenced") != std::string::npos || log.find("taken over") != std::string::npos;
   REQUIRE(fenced);
   // Which of the two noticed first: the refused changelog append, or the group's owner check.
   WARN("a1 refused by the server (10071): "
