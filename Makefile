@@ -15,7 +15,7 @@ CCACHE     := $(shell command -v ccache 2>/dev/null)
 CMAKE_ARGS ?= $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 
 .PHONY: all setup build demo test test-fast test-install test-subdirectory test-asan test-tsan \
-	test-fuzz fuzz fuzz-build bench soak explore format format-check tidy clean
+	test-fuzz test-cluster fuzz fuzz-build bench soak explore format format-check tidy clean
 
 all: build
 
@@ -88,6 +88,11 @@ test-tsan: setup
 	cmake --build $(TSAN_BUILD) -j$(JOBS) --target idem_tests
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	  $(TSAN_BUILD)/bin/idem_tests "[threads],[nats]~[process]"
+
+# The 3-node nats-server cluster test (docs/nats.md "Tests"): a node SIGKILLed mid-run under
+# fenced partition groups. Not part of `make test` (see tests/CMakeLists.txt).
+test-cluster: build
+	cd $(BUILD)/tests && ../bin/idem_tests "[.cluster]"
 
 # The kill soak: the demos under a SIGKILL every 100-500 ms until SOAK_KILLS kills (hours at
 # the default 10000); report in $(BUILD)/soak/report.json.

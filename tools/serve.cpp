@@ -66,27 +66,9 @@ struct Served {
 };
 
 void writeStats(const Workspace& workspace, const Served& served) {
-  const Endpoint& endpoint = *served.endpoint;
-  const EndpointStats s = endpoint.stats();
-  const nlohmann::json json = {{"endpoint", endpoint.name()},
-                               {"partition", served.label},
-                               {"pid", ::getpid()},
-                               {"batches", s.batches},
-                               {"processed", s.processed},
-                               {"duplicates", s.duplicates},
-                               {"alreadyPublished", s.alreadyPublished},
-                               {"published", s.published},
-                               {"retried", s.retried},
-                               {"deadLettered", s.deadLettered},
-                               {"prunedDuplicates", s.prunedDuplicates},
-                               {"prunedVersions", s.prunedVersions},
-                               {"prunedApplied", s.prunedApplied},
-                               {"reemittedOwed", s.reemittedOwed}};
-  std::filesystem::create_directories(workspace.statsDirectory());
-  const auto file = statsFile(workspace, served.label, ::getpid());
-  const auto tmp = file.string() + ".tmp";
-  std::ofstream(tmp) << json.dump() << "\n";
-  std::filesystem::rename(tmp, file);
+  writeStatsFile(workspace, served.label,
+                 {{"endpoint", served.endpoint->name()}, {"partition", served.label}},
+                 served.endpoint->stats());
 }
 
 // What the admin listener reads: the served endpoints once they all serve, nothing before and

@@ -12,6 +12,7 @@
 
 #include "idem/error.h"
 #include "idem/nats_group.h"
+#include "tools/stats_files.h"
 
 namespace idem::tools {
 
@@ -20,29 +21,12 @@ namespace {
 using namespace std::chrono_literals;
 
 void writeStats(const Workspace& workspace, const ServedPartition& served) {
-  const EndpointStats& s = served.stats;
-  const nlohmann::json json = {{"endpoint", served.endpoint},
-                               {"partition", served.label},
-                               {"epoch", served.epoch},
-                               {"restoredRecords", served.restoredRecords},
-                               {"pid", ::getpid()},
-                               {"batches", s.batches},
-                               {"processed", s.processed},
-                               {"duplicates", s.duplicates},
-                               {"alreadyPublished", s.alreadyPublished},
-                               {"published", s.published},
-                               {"retried", s.retried},
-                               {"deadLettered", s.deadLettered},
-                               {"prunedDuplicates", s.prunedDuplicates},
-                               {"prunedVersions", s.prunedVersions},
-                               {"prunedApplied", s.prunedApplied},
-                               {"reemittedOwed", s.reemittedOwed}};
-  std::filesystem::create_directories(workspace.statsDirectory());
-  const auto file =
-      workspace.statsDirectory() / (served.label + "." + std::to_string(::getpid()) + ".json");
-  const auto tmp = file.string() + ".tmp";
-  std::ofstream(tmp) << json.dump() << "\n";
-  std::filesystem::rename(tmp, file);
+  writeStatsFile(workspace, served.label,
+                 {{"endpoint", served.endpoint},
+                  {"partition", served.label},
+                  {"epoch", served.epoch},
+                  {"restoredRecords", served.restoredRecords}},
+                 served.stats);
 }
 
 }  // namespace

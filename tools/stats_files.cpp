@@ -2,9 +2,11 @@
 #include "tools/stats_files.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
+#include <fstream>
 #include <string>
 #include <system_error>
 
@@ -12,6 +14,32 @@ namespace idem::tools {
 
 std::filesystem::path statsFile(const Workspace& workspace, std::string_view label, pid_t pid) {
   return workspace.statsDirectory() / (std::string(label) + "." + std::to_string(pid) + ".json");
+}
+
+void writeStatsFile(const Workspace& workspace, std::string_view label, nlohmann::json identity,
+                    const EndpointStats& s) {
+  nlohmann::json json = std::move(identity);
+  json["pid"] = ::getpid();
+  json["batches"] = s.batches;
+  json["processed"] = s.processed;
+  json["duplicates"] = s.duplicates;
+  json["alreadyPublished"] = s.alreadyPublished;
+  json["published"] = s.published;
+  json["retried"] = s.retried;
+  json["deadLettered"] = s.deadLettered;
+  json["prunedDuplicates"] = s.prunedDuplicates;
+  json["prunedVersions"] = s.prunedVersions;
+  json["prunedApplied"] = s.prunedApplied;
+  json["reemittedOwed"] = s.reemittedOwed;
+  json["nonDeterminism"] = s.nonDeterminism;
+  json["storeCommits"] = s.storeCommits;
+  json["storeSyncs"] = s.storeSyncs;
+  json["storePagesWritten"] = s.storePagesWritten;
+  std::filesystem::create_directories(workspace.statsDirectory());
+  const auto file = statsFile(workspace, label, ::getpid());
+  const auto tmp = file.string() + ".tmp";
+  std::ofstream(tmp) << json.dump() << "\n";
+  std::filesystem::rename(tmp, file);
 }
 
 std::size_t removeStatsOfGoneProcesses(const Workspace& workspace) {
