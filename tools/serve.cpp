@@ -238,9 +238,6 @@ int serve(const App& app, const ServeOptions& o) {
   reportFatalSignals();  // a crash names where it happened, in the endpoint's log
   const Workspace workspace{o.dir};
   Host host;  // first: blocks SIGTERM/SIGINT before any thread starts
-  if (const std::size_t removed = removeStatsOfGoneProcesses(workspace); removed > 0) {
-    spdlog::info("removed {} stats file(s) of processes that are gone", removed);
-  }
   // Before the transport: /healthz answers (and /readyz says "starting") while NATS is awaited.
   AdminView view;
   std::optional<admin::AdminServer> adminServer;

@@ -75,7 +75,7 @@ void applyPartitionsFlag(ServeOptions& options, std::string_view text);
 // NATS). Throws idem::Error when the bus or a store cannot be opened, NATS refuses us, or the
 // admin address cannot be bound. Under systemd (NOTIFY_SOCKET set) it sends READY=1 once every
 // endpoint serves, WATCHDOG=1 at half of WATCHDOG_USEC while they do, and STOPPING=1 once drained.
-// Stats files of processes that are gone are removed from DIR/stats at start.
+// Stats files of processes that are gone are left in DIR/stats (`idem queues` removes them).
 int serve(const App& app, const ServeOptions& options);
 
 }  // namespace idem::tools

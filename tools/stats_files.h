@@ -1,6 +1,6 @@
 // Stats files: DIR/stats/<label>.<pid>.json, the counters each `idem run` process rewrites every
-// 200 ms (tools/serve.cpp) and keeps after it stops; removed once their process is gone, by the
-// next `idem run` in the workspace and by `idem queues`.
+// 200 ms (tools/serve.cpp) and keeps after it stops; removed once their process is gone by
+// `idem queues` (not by `idem run`: the demo's report sums the files of every process it ran).
 #pragma once
 
 #include <sys/types.h>
