@@ -59,7 +59,7 @@ bool allOwnedBy(ChainRun& run, const char* endpoint, const std::string& member) 
 TEST_CASE(
     "fence: kill -9 of owners mid-run: partitions move, restore from changelogs on an "
     "empty disk, exactly once",
-    "[nats][fence][partition]") {
+    "[nats][fence][partition][process]") {
   ChainRun run(groupOptions());
   for (const char* e : {"a", "b", "c"}) {
     run.start(std::string(e) + "1", e);
@@ -87,7 +87,7 @@ TEST_CASE(
 }
 
 TEST_CASE("fence: a SIGSTOPped owner loses its partitions and, continued, is fenced",
-          "[nats][fence][partition]") {
+          "[nats][fence][partition][process]") {
   ChainRun run(groupOptions());
   run.start("a1", "a");
   run.start("a2", "a");
