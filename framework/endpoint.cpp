@@ -60,6 +60,16 @@ struct Endpoint::Impl {
   // When the endpoint last handled a batch (steady clock); idle steps record confirmations once
   // it is recordConfirmedAfter old.
   std::chrono::steady_clock::time_point lastBatch = std::chrono::steady_clock::now();
+
+  // Makes the counters as of now (the pipeline's and the store's) what stats() returns.
+  void publishStats() {
+    const store::LmdbCounters costs = store.counters();
+    stats.storeCommits = costs.commits;
+    stats.storeSyncs = costs.syncs;
+    stats.storePagesWritten = costs.pagesWritten;
+    std::lock_guard lock(statsLock);
+    statsSnapshot = stats;
+  }
 };
 
 Endpoint::Endpoint(Handlers handlers, Transport& transport, EndpointOptions options) {
@@ -108,12 +118,7 @@ std::size_t Endpoint::processBatch() {
     impl_->pipeline.process(batch);
     impl_->lastBatch = now;
   }
-  const store::LmdbCounters costs = impl_->store.counters();
-  impl_->stats.storeCommits = costs.commits;
-  impl_->stats.storeSyncs = costs.syncs;
-  impl_->stats.storePagesWritten = costs.pagesWritten;
-  std::lock_guard lock(impl_->statsLock);
-  impl_->statsSnapshot = impl_->stats;
+  impl_->publishStats();
   return batch.size();
 }
 
@@ -154,8 +159,7 @@ void Endpoint::processLeasedNext() {
   std::vector<Delivery> batch = impl_->pipeline.takeLeasedNext();
   if (batch.empty()) return;
   impl_->pipeline.process(batch);
-  std::lock_guard lock(impl_->statsLock);
-  impl_->statsSnapshot = impl_->stats;
+  impl_->publishStats();
 }
 
 EndpointStats Endpoint::stats() const {

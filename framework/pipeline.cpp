@@ -69,6 +69,13 @@ std::string handlerName(const RegisteredHandler& handler) {
   return handler.spec.id + " v" + std::to_string(handler.spec.version);
 }
 
+// How the failure log lines name an input: what an operator searches by.
+std::string describeInput(const Delivery& delivery, const std::optional<DecodedInput>& input) {
+  if (!input) return "an undecodable delivery (attempt " + std::to_string(delivery.attempt) + ")";
+  return "message " + input->id().toHex() + " entity " + input->handler().entityType + "/" +
+         std::string(input->entityKey()) + " handler " + handlerName(input->handler());
+}
+
 std::string versionLabel(std::string_view entityType, std::string_view key, std::uint64_t v) {
   return std::string(entityType) + "/" + std::string(key) + " version " + std::to_string(v);
 }
@@ -95,17 +102,6 @@ std::int64_t Pipeline::nowNs() const {
 }
 
 void Pipeline::deadLetter(Item& item, std::string reason, std::string detail) const {
-  // Logged where the decision is made, with what an operator searches by; the move to the error
-  // queue itself is logged when the batch settles it.
-  if (item.input) {
-    spdlog::error("endpoint {}: dead letter: message {} entity {}/{} handler {}: {} ({})",
-                  handlers_.endpointName(), item.input->id().toHex(),
-                  item.input->handler().entityType, item.input->entityKey(),
-                  handlerName(item.input->handler()), reason, detail);
-  } else {
-    spdlog::error("endpoint {}: dead letter: an undecodable delivery (attempt {}): {} ({})",
-                  handlers_.endpointName(), item.delivery->attempt, reason, detail);
-  }
   item.outcome = Outcome::kDeadLetter;
   item.emitted = {};
   item.report.reason = std::move(reason);
@@ -140,6 +136,7 @@ void Pipeline::process(std::vector<Delivery>& deliveries) {
       if (!item.input) continue;
       item.outcome = Outcome::kNew;
       item.emitted = {};
+      item.nonDeterministic = false;
       handle(txn, item);
     }
     // Retention rides on the batch's transaction, after its inputs (which need the history).
@@ -182,17 +179,18 @@ void Pipeline::recordConfirmed(store::Txn& txn) {
   }
 }
 
+std::int64_t Pipeline::reemitOwedAfterNs() const {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(options_.reemitOwedAfter).count();
+}
+
 bool Pipeline::owedSweepDue() const {
-  const std::int64_t after =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.reemitOwedAfter).count();
-  return owedSweeping_ || nowNs() - owedSweepStartNs_ >= after;
+  return owedSweeping_ || nowNs() - owedSweepStartNs_ >= reemitOwedAfterNs();
 }
 
 bool Pipeline::reemitOwed(std::size_t budget) {
-  const std::int64_t after =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.reemitOwedAfter).count();
   if (!owedSweeping_) {
     const std::int64_t now = nowNs();
+    const std::int64_t after = reemitOwedAfterNs();
     if (now - owedSweepStartNs_ < after) return false;
     owedSweeping_ = true;
     owedSweepStartNs_ = now;
@@ -338,15 +336,10 @@ void Pipeline::failAttempt(Item& item, std::string reason, const std::string& wh
     deadLetter(item, std::move(reason),
                "attempt " + std::to_string(item.delivery->attempt) + ", " + where);
   } else {
-    spdlog::warn(
-        "endpoint {}: retry: message {} entity {}/{} handler {} failed (attempt {} of {}, "
-        "{}): {}",
-        handlers_.endpointName(), item.input->id().toHex(), item.input->handler().entityType,
-        item.input->entityKey(), handlerName(item.input->handler()), item.delivery->attempt,
-        options_.retry.delayedRetries + 1, where, reason);
     item.outcome = Outcome::kRetry;
     item.emitted = {};
     item.report.reason = std::move(reason);
+    item.report.detail = where;
   }
 }
 
@@ -418,7 +411,7 @@ std::optional<RunResult> Pipeline::runWithRetries(Item& item, const RunInput& in
         auto stateDiff = firstDifference(result.state.asPtr(), again.state.asPtr());
         auto outputDiff = firstDifference(result.emitted.messages, again.emitted.messages, index);
         if (stateDiff || outputDiff) {
-          ++stats_.nonDeterminism;
+          item.nonDeterministic = true;
           deadLetter(item,
                      "non-deterministic handler " + handler + ": two runs on the same state differ",
                      stateDiff ? "new state differs at byte " + std::to_string(*stateDiff)
@@ -555,7 +548,7 @@ void Pipeline::handleDuplicate(store::Txn& txn, Item& item, const store::Applied
                              std::to_string(*diff)
                        : "the re-run state equals the recorded snapshot";
     }
-    ++stats_.nonDeterminism;
+    item.nonDeterministic = true;
     deadLetter(item,
                "non-determinism: handler " + recordedBy + " re-run on " + handler->entityType +
                    "/" + key + " version " + std::to_string(applied.version) +
@@ -652,17 +645,19 @@ void Pipeline::handOverFailures(std::vector<Item>& items) {
         break;
       case Outcome::kRetry: {
         const unsigned shift = std::min<unsigned>(item.delivery->attempt - 1, 20);
-        spdlog::warn("endpoint {}: input {} failed (attempt {}), retried later: {}", endpoint,
-                     item.input->id().toHex(), item.delivery->attempt, item.report.reason);
+        spdlog::warn("endpoint {}: retry: {} failed (attempt {} of {}, {}): {}", endpoint,
+                     describeInput(*item.delivery, item.input), item.delivery->attempt,
+                     options_.retry.delayedRetries + 1, item.report.detail, item.report.reason);
         transport_.retryLater(endpoint, item.delivery->tag,
                               options_.retry.firstDelay * (1u << shift));
         ++stats_.retried;
         break;
       }
       case Outcome::kDeadLetter:
-        spdlog::error("endpoint {}: input {} moved to the error queue: {} ({})", endpoint,
-                      item.input ? item.input->id().toHex() : std::string("(undecodable)"),
-                      item.report.reason, item.report.detail);
+        spdlog::error("endpoint {}: dead letter: {}: {} ({})", endpoint,
+                      describeInput(*item.delivery, item.input), item.report.reason,
+                      item.report.detail);
+        if (item.nonDeterministic) ++stats_.nonDeterminism;
         item.report.failedAt = std::chrono::system_clock::now();
         transport_.deadLetter(endpoint, item.delivery->tag, item.report);
         ++stats_.deadLettered;

@@ -65,8 +65,9 @@ class Pipeline {
     Outcome outcome = Outcome::kNew;
     Emitted emitted;
     ErrorReport report;
-    std::uint64_t version = 0;  // the version of its entity the item committed or replays
-    std::uint64_t seq = 0;      // that version's log record
+    std::uint64_t version = 0;      // the version of its entity the item committed or replays
+    std::uint64_t seq = 0;          // that version's log record
+    bool nonDeterministic = false;  // dead-lettered because two runs differed
   };
 
   void decode(Item& item) const;
@@ -117,6 +118,7 @@ class Pipeline {
   // Removes confirmed_ from the publication set (one range per run of consecutive seqs).
   void recordConfirmed(store::Txn& txn);
   std::int64_t nowNs() const;
+  std::int64_t reemitOwedAfterNs() const;
 
   const Handlers& handlers_;
   Transport& transport_;

@@ -241,6 +241,17 @@ class BusStore::Impl::Writer {
     return out;
   }
 
+  // Due delayed messages (any endpoint) become ready, expired leases of `endpoint` return to
+  // ready, then up to `maxCount` ready messages are leased; with when the next may fall due.
+  Leased leaseBatch(std::string_view endpoint, std::size_t maxCount, std::int64_t nowNs) {
+    promoteDue(nowNs);
+    reclaimExpired(endpoint, nowNs);
+    Leased out;
+    out.deliveries = leaseReady(endpoint, maxCount, nowNs);
+    out.nextDueNs = s_.nextDue(txn_, endpoint);
+    return out;
+  }
+
   // Routes and stores `messages` (see BusStore::publish); returns the endpoints given ready ones.
   std::set<std::string> route(std::span<const Outbound> messages, std::int64_t nowNs);
 
@@ -377,10 +388,7 @@ BusStore::Leased BusStore::lease(std::string_view endpoint, std::size_t maxCount
   if (!work) return out;
   s.env.write([&](Txn& txn) {
     Impl::Writer w(s, txn);
-    w.promoteDue(nowNs);
-    w.reclaimExpired(endpoint, nowNs);
-    out.deliveries = w.leaseReady(endpoint, maxCount, nowNs);
-    out.nextDueNs = s.nextDue(txn, endpoint);
+    out = w.leaseBatch(endpoint, maxCount, nowNs);
     w.finish();
   });
   return out;
@@ -466,11 +474,10 @@ BusStore::Settled BusStore::settle(std::string_view endpoint, std::span<const Ou
     out.readied = w.route(outputs, nowNs);
     for (std::uint64_t tag : acks) out.acked += w.dropLease(endpoint, tag);
     if (maxNext > 0) {
-      w.promoteDue(nowNs);
-      w.reclaimExpired(endpoint, nowNs);
-      out.next.deliveries = w.leaseReady(endpoint, maxNext, nowNs);
+      out.next = w.leaseBatch(endpoint, maxNext, nowNs);
+    } else {
+      out.next.nextDueNs = s.nextDue(txn, endpoint);
     }
-    out.next.nextDueNs = s.nextDue(txn, endpoint);
     w.finish();
   });
   return out;

@@ -15,6 +15,7 @@
 #include "idem/nats_admin.h"
 #include "idem/nats_transport.h"
 #include "tests/nats_server.h"
+#include "tests/shell_command.h"
 #include "tests/temp_dir.h"
 #include "tools/supervisor.h"
 
@@ -23,20 +24,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Result {
-  int exitCode = -1;
-  std::string output;  // stdout only (stderr goes to the test's)
-};
+using Result = ShellResult;
 
+// stdout only (stderr goes to the test's)
 Result idem(const std::string& arguments) {
-  Result r;
-  FILE* pipe = ::popen((std::string(IDEM_BINARY) + " " + arguments).c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) r.output += buffer;
-  const int status = ::pclose(pipe);
-  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
+  return runShell(std::string(IDEM_BINARY) + " " + arguments);
 }
 
 Outbound rawMessage(std::string destination, std::string_view body, std::uint8_t idByte) {

@@ -19,6 +19,7 @@
 
 #include "admin/metrics_text.h"
 #include "idem/error.h"
+#include "tests/shell_command.h"
 #include "tests/temp_dir.h"
 #include "tools/run_config.h"
 #include "tools/stats_files.h"
@@ -27,21 +28,10 @@
 namespace idem::test {
 namespace {
 
-struct Result {
-  int exitCode = -1;
-  std::string output;
-};
+using Result = ShellResult;
 
-Result shell(const std::string& command) {
-  Result r;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) r.output += buffer;
-  const int status = ::pclose(pipe);
-  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
+// stdout and stderr
+Result shell(const std::string& command) { return runShell(command + " 2>&1"); }
 
 Result idem(const std::string& arguments) {
   return shell(std::string(IDEM_BINARY) + " " + arguments);

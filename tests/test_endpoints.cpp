@@ -36,9 +36,8 @@ std::string counterOf(Increment::Reader m) { return m.getCounterId(); }
 
 auto incrementHandler(std::shared_ptr<CounterKnobs> knobs, bool hiddenCounter) {
   return [knobs, hiddenCounter](Counter::Builder counter, Increment::Reader m, Context& ctx) {
-    if (knobs->failingIncrementRuns.count(++knobs->incrementRuns) != 0) {
-      throw std::runtime_error("increment run " + std::to_string(knobs->incrementRuns) +
-                               " told to fail");
+    if (const unsigned run = ++knobs->incrementRuns; knobs->failingIncrementRuns.count(run) != 0) {
+      throw std::runtime_error("increment run " + std::to_string(run) + " told to fail");
     }
     counter.setValue(counter.getValue() + m.getBy());
     // Growing a list: copy into a longer one (the old one is dropped by canonicalisation).

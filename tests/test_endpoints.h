@@ -2,6 +2,7 @@
 // (several outputs, no-ops, state-dependent outputs, failures) and a downstream sink.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <set>
 #include <string>
@@ -17,12 +18,14 @@ Handlers galleryHandlers(const std::string& endpoint = "gallery");
 
 // Shared, test-controlled knobs for counter handlers. Not part of any state: the Flaky handler
 // reads `flakyFailuresLeft` to throw, and the hidden-counter variant misuses `hidden`.
+// Shared by every endpoint built with it, which a process may run on several threads (one per
+// partition): the counters are atomic.
 struct CounterKnobs {
-  unsigned flakyFailuresLeft = 0;
-  std::uint64_t hidden = 0;
+  std::atomic<unsigned> flakyFailuresLeft = 0;
+  std::atomic<std::uint64_t> hidden = 0;
   // Increment runs so far (re-runs, folds and determinism checks included); a run whose number
   // (1-based) is in `failingIncrementRuns` throws a std::runtime_error.
-  unsigned incrementRuns = 0;
+  std::atomic<unsigned> incrementRuns = 0;
   std::set<unsigned> failingIncrementRuns;
 };
 

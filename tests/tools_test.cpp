@@ -13,16 +13,14 @@
 #include <thread>
 
 #include "idem/version.h"
+#include "tests/shell_command.h"
 #include "tests/temp_dir.h"
 #include "tools/supervisor.h"
 
 namespace idem::test {
 namespace {
 
-struct Result {
-  int exitCode = -1;
-  std::string output;  // stdout and stderr
-};
+using Result = ShellResult;
 
 std::string quoted(const std::string& s) {
   std::string out = "'";
@@ -30,15 +28,9 @@ std::string quoted(const std::string& s) {
   return out + "'";
 }
 
+// stdout and stderr
 Result idem(const std::string& arguments) {
-  Result r;
-  FILE* pipe = ::popen((std::string(IDEM_BINARY) + " " + arguments + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) r.output += buffer;
-  const int status = ::pclose(pipe);
-  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
+  return runShell(std::string(IDEM_BINARY) + " " + arguments + " 2>&1");
 }
 
 nlohmann::json queueOf(const std::string& dir, const std::string& endpoint) {

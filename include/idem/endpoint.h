@@ -166,8 +166,8 @@ struct EndpointStats {
   std::uint64_t storeSyncs = 0;
   std::uint64_t storePagesWritten = 0;
   // Inputs sent to the error queue because their handler gave other bytes on a second run
-  // (verifyDeterminism, or a duplicate's re-run). Counted when detected: a batch that then
-  // fails to commit may count its input again when it comes back.
+  // (verifyDeterminism, or a duplicate's re-run). Counted when the batch hands the input to the
+  // error queue, after its commit, like deadLettered (of which it is a part).
   std::uint64_t nonDeterminism = 0;
   LatencyHistogram batchLatency;   // processBatch() of a batch that had inputs, receive excluded
   LatencyHistogram commitLatency;  // its write transaction: handlers and the durable commit

@@ -14,6 +14,7 @@
 #include "idem/partitioning.h"
 #include "store/version_store.h"
 #include "tests/process/chain_run.h"
+#include "tests/shell_command.h"
 
 namespace idem::test {
 
@@ -122,15 +123,10 @@ TEST_CASE("nats: a process started with another partition count than the recorde
   const std::string command = std::string(IDEM_TEST_ENDPOINT_BINARY) + " --endpoint a --dir " +
                               dir.path().string() + " --transport " + server.url() +
                               " --partition-count 2 --partitions 0 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string output;
-  char buffer[512];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
-  const int status = ::pclose(pipe);
+  const ShellResult run = runShell(command);
+  const std::string& output = run.output;
   CAPTURE(output);
-  REQUIRE(WIFEXITED(status));
-  REQUIRE(WEXITSTATUS(status) == 1);
+  REQUIRE(run.exitCode == 1);  // exited with 1 (a signal would read 128 + its number)
   REQUIRE_THAT(output, Catch::Contains("endpoint a has 4 partitions") &&
                            Catch::Contains("not 2 as configured here"));
   REQUIRE_FALSE(std::filesystem::exists(dir.path() / "stores"));  // refused before any store
