@@ -23,18 +23,26 @@ std::optional<MessageId> idFrom(capnp::Data::Reader data) {
 // Reads every pointer field of the envelope once. isCanonical() knows no schema, so a field of
 // the wrong pointer kind or a Text without its NUL passes it and throws kj::Exception only when
 // read, which the pipeline and handler runs do later (found by fuzz/fuzz_envelope).
-void readEveryField(wire::Envelope::Reader envelope) {
+// Returns the position of the first header without a name, if any: a nameless header means
+// nothing, and a list of them costs no bytes (a struct without fields is zero words), so that
+// 17 words could carry thousands of them for every later reader to walk (found by
+// fuzz/fuzz_envelope).
+std::optional<std::size_t> readEveryField(wire::Envelope::Reader envelope) {
   (void)envelope.getId();
   (void)envelope.getDestination();
   (void)envelope.getSource();
   (void)envelope.getEntityKey();
   (void)envelope.getCausationId();
   (void)envelope.getCorrelationId();
+  std::optional<std::size_t> nameless;
+  std::size_t position = 0;
   for (auto header : envelope.getHeaders()) {
-    (void)header.getName();
+    if (header.getName().size() == 0 && !nameless) nameless = position;
     (void)header.getValue();
+    ++position;
   }
   (void)envelope.getPayload();
+  return nameless;
 }
 }  // namespace
 
@@ -46,9 +54,15 @@ DecodedInput::DecodedInput(const Bytes& envelopeBytes, const Handlers& handlers,
   }
   envelope_.emplace(std::span<const std::byte>(envelopeBytes), "envelope");
   auto envelope = envelope_->root<wire::Envelope>();
-  KJ_IF_MAYBE (exception, kj::runCatchingExceptions([&] { readEveryField(envelope); })) {
+  std::optional<std::size_t> nameless;
+  KJ_IF_MAYBE (exception,
+               kj::runCatchingExceptions([&] { nameless = readEveryField(envelope); })) {
     fail(ErrorKind::kPermanent,
          std::string("envelope is malformed: ") + exception->getDescription().cStr());
+  }
+  if (nameless) {
+    fail(ErrorKind::kPermanent,
+         "envelope header " + std::to_string(*nameless) + " has no name");
   }
   auto id = idFrom(envelope.getId());
   if (!id || id->isZero()) fail(ErrorKind::kPermanent, "envelope id is not 16 non-zero bytes");
@@ -65,6 +79,7 @@ DecodedInput::DecodedInput(const Bytes& envelopeBytes, const Handlers& handlers,
                                     handlers.endpointName() + " has no handler for it");
   }
   auto payload = envelope.getPayload();
+  reads_.emplace(envelope_->words());
   const std::string typeName = handler_->messageSchema.getShortDisplayName().cStr();
   payload_.emplace(std::span<const std::byte>(reinterpret_cast<const std::byte*>(payload.begin()),
                                               payload.size()),

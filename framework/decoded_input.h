@@ -23,7 +23,9 @@ class DecodedInput {
 
   const MessageId& id() const { return id_; }
   const MessageId& correlationId() const { return correlationId_; }
-  wire::Envelope::Reader envelope() { return envelope_->root<wire::Envelope>(); }
+  // Reads through a RunReader of its own, so the pipeline's reads do not share the traversal
+  // budget that validation spent.
+  wire::Envelope::Reader envelope() { return reads_->root<wire::Envelope>(); }
   capnp::AnyStruct::Reader payload() { return payload_->root<capnp::AnyStruct>(); }
   kj::ArrayPtr<const capnp::word> payloadWords() const { return payload_->words(); }
   const RegisteredHandler& handler() const { return *handler_; }
@@ -31,6 +33,7 @@ class DecodedInput {
 
  private:
   std::optional<CanonicalReader> envelope_;
+  std::optional<RunReader> reads_;
   std::optional<CanonicalReader> payload_;
   MessageId id_;
   MessageId correlationId_;

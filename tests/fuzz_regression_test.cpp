@@ -9,6 +9,7 @@
 #include "idem/canonical.h"
 #include "idem/edge.h"
 #include "idem/error.h"
+#include "idem/envelope.capnp.h"
 #include "tests/test_endpoints.h"
 
 namespace idem {
@@ -90,6 +91,57 @@ TEST_CASE("An envelope whose text field has no NUL terminator is a permanent err
   CHECK_NOTHROW(CanonicalReader(envelope, "envelope"));
   CHECK(kindOfFailure([&] { detail::DecodedInput input(envelope, handlers, 1 << 20); }) ==
         ErrorKind::kPermanent);
+}
+
+// The envelope of `original` with `count` headers, named `name` unless it is empty (then the
+// headers have no field at all: zero words each), in canonical form.
+Bytes withHeaders(const Bytes& original, std::size_t count, const std::string& name) {
+  CanonicalReader reader(original, "envelope");
+  capnp::MallocMessageBuilder builder;
+  builder.setRoot(reader.root<wire::Envelope>());
+  auto headers = builder.getRoot<wire::Envelope>().initHeaders(static_cast<unsigned>(count));
+  if (!name.empty()) {
+    for (auto header : headers) header.setName(name);
+  }
+  const Words words = canonicalOf(builder.getRoot<wire::Envelope>().asReader());
+  const auto bytes = asBytes(words.asPtr());
+  return Bytes(bytes.begin(), bytes.end());
+}
+
+TEST_CASE("An envelope carrying headers without a name is a permanent error naming the header",
+          "[pipeline][fuzz][regression]") {
+  // 72 such headers in 17 words spent the whole traversal budget of the envelope's reader, so
+  // that the pipeline's next read threw kj::Exception (fuzz/corpus/fuzz_envelope/
+  // crash-nameless-headers).
+  const Handlers handlers = test::counterHandlers("counter");
+  const Bytes plain =
+      edgeMessage<test::Increment>({MessageId::forEdge("fuzz", "2"), "counter", {}, {}},
+                                   [](test::Increment::Builder m) { m.setCounterId("c1"); });
+  const Bytes nameless = withHeaders(plain, 72, "");
+  CHECK_NOTHROW(CanonicalReader(nameless, "envelope"));
+  try {
+    detail::DecodedInput input(nameless, handlers, 1 << 20);
+    FAIL("accepted an envelope with nameless headers");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::kPermanent);
+    CHECK(std::string(e.what()).find("envelope header 0 has no name") != std::string::npos);
+  }
+}
+
+TEST_CASE("A decoded envelope can be read again and again after its checks",
+          "[pipeline][fuzz][regression]") {
+  // Validation spends the checking reader's budget; the pipeline's and every handler run's
+  // reads (retries, the determinism check) go through a reader of their own.
+  const Handlers handlers = test::counterHandlers("counter");
+  const Bytes plain =
+      edgeMessage<test::Increment>({MessageId::forEdge("fuzz", "3"), "counter", {}, {}},
+                                   [](test::Increment::Builder m) { m.setCounterId("c1"); });
+  const Bytes named = withHeaders(plain, 40, "h");
+  detail::DecodedInput input(named, handlers, 1 << 20);
+  for (int read = 0; read < 100; ++read) {
+    REQUIRE(input.envelope().getHeaders().size() == 40);
+    REQUIRE(std::string_view(input.envelope().getDestination().cStr()) == "counter");
+  }
 }
 
 }  // namespace
