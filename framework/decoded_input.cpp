@@ -55,14 +55,12 @@ DecodedInput::DecodedInput(const Bytes& envelopeBytes, const Handlers& handlers,
   envelope_.emplace(std::span<const std::byte>(envelopeBytes), "envelope");
   auto envelope = envelope_->root<wire::Envelope>();
   std::optional<std::size_t> nameless;
-  KJ_IF_MAYBE (exception,
-               kj::runCatchingExceptions([&] { nameless = readEveryField(envelope); })) {
+  KJ_IF_MAYBE (exception, kj::runCatchingExceptions([&] { nameless = readEveryField(envelope); })) {
     fail(ErrorKind::kPermanent,
          std::string("envelope is malformed: ") + exception->getDescription().cStr());
   }
   if (nameless) {
-    fail(ErrorKind::kPermanent,
-         "envelope header " + std::to_string(*nameless) + " has no name");
+    fail(ErrorKind::kPermanent, "envelope header " + std::to_string(*nameless) + " has no name");
   }
   auto id = idFrom(envelope.getId());
   if (!id || id->isZero()) fail(ErrorKind::kPermanent, "envelope id is not 16 non-zero bytes");

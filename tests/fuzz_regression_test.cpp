@@ -8,8 +8,8 @@
 #include "framework/decoded_input.h"
 #include "idem/canonical.h"
 #include "idem/edge.h"
-#include "idem/error.h"
 #include "idem/envelope.capnp.h"
+#include "idem/error.h"
 #include "tests/test_endpoints.h"
 
 namespace idem {
