@@ -14,8 +14,9 @@ export CCACHE_NOHASHDIR := 1
 CCACHE     := $(shell command -v ccache 2>/dev/null)
 CMAKE_ARGS ?= $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 
+
 .PHONY: all setup build demo test test-fast test-install test-subdirectory test-asan test-tsan \
-	test-fuzz test-cluster fuzz fuzz-build bench soak explore format format-check tidy clean
+	test-fuzz test-cluster fuzz fuzz-build bench bench-http soak explore format format-check tidy clean
 
 all: build
 
@@ -114,6 +115,10 @@ fuzz: fuzz-build
 
 bench: build
 	$(BUILD)/bin/idem-bench $(BENCH_ARGS)
+
+# The HTTP rows (http-ingress-vs-alo, http-replay) with wrk against real processes, about 90 s.
+bench-http: build
+	bench/http_bench.sh $(BUILD)
 
 # Exhaustive exploration past make test's bounds (docs/exploration.md): the chain A -> B with
 # two duplicates and a crash, two consumers with batches of two. Minutes, not seconds.

@@ -220,13 +220,6 @@ void Gateway::post(const Route& route, const HttpRequest& request, Respond& resp
                                " bytes as an envelope; the endpoint takes at most " +
                                std::to_string(maxBodyBytes_)));
   }
-  try {
-    bus_.publish(std::span(&message, 1));
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::kOverloaded) throw;
-    return respond(
-        problem(503, "overloaded", "Service Unavailable", e.what()).with("Retry-After", "1"));
-  }
   const auto now = std::chrono::steady_clock::now();
   inFlight_[id] = InFlight{route.endpoint,
                            typeId,
@@ -234,6 +227,41 @@ void Gateway::post(const Route& route, const HttpRequest& request, Respond& resp
                            now,
                            now + options_.wait,
                            std::move(respond)};
+  pending_.push_back(std::move(message));
+  pendingIds_.push_back(id);
+  if (!options_.defer) return publishPending();
+  if (!publishScheduled_) {
+    publishScheduled_ = true;
+    options_.defer([this] { publishPending(); });
+  }
+}
+
+void Gateway::publishPending() {
+  publishScheduled_ = false;
+  if (pending_.empty()) return;
+  std::vector<Outbound> messages = std::move(pending_);
+  std::vector<MessageId> ids = std::move(pendingIds_);
+  pending_.clear();
+  pendingIds_.clear();
+  std::optional<HttpResponse> refused;
+  try {
+    bus_.publish(messages);
+    return;
+  } catch (const Error& e) {
+    spdlog::error("publishing {} requests: {}", messages.size(), e.what());
+    const bool retry = e.kind() == ErrorKind::kTransient || e.kind() == ErrorKind::kOverloaded;
+    refused = problem(retry ? 503 : 500, retry ? "unavailable" : "internal-error",
+                      retry ? "Service Unavailable" : "Internal Server Error", e.what());
+    if (retry) refused->with("Retry-After", "1");
+  }
+  // Refused: nothing of them was sent, so they are forgotten and a retry sends them again.
+  for (const MessageId& id : ids) {
+    const auto it = inFlight_.find(id);
+    if (it == inFlight_.end()) continue;
+    Respond waiter = std::move(it->second.waiter);
+    inFlight_.erase(it);
+    if (waiter) waiter(*refused);
+  }
 }
 
 void Gateway::replyArrived(ArrivedReply reply) {

@@ -22,6 +22,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/http_message.h"
 #include "http/recorded_request.h"
@@ -43,6 +44,10 @@ struct GatewayOptions {
   std::size_t maxInFlight = 100'000;  // beyond: 503 + Retry-After
   // Bearer tokens accepted in Authorization (empty: no authentication required).
   std::set<std::string, std::less<>> bearerTokens;
+  // Runs a task on the event loop after what is already waiting there (HttpServer::post). Set,
+  // the first requests accepted in one turn of the loop are published together, in one commit
+  // of the bus (group commit); empty, each is published at once, in a commit of its own.
+  std::function<void(std::function<void()>)> defer;
 };
 
 // A reply as the gateway's queue received it.
@@ -99,6 +104,9 @@ class Gateway {
   };
 
   void post(const Route& route, const HttpRequest& request, Respond& respond);
+  // Publishes the accepted first requests together; answers each 503 (or 500) if the bus
+  // refuses them.
+  void publishPending();
   HttpResponse get(std::string_view idHex);
   HttpResponse outcome(const MessageId& id, const RecordedRequest& recorded, bool replayed) const;
   HttpResponse replyResponse(const MessageId& id, std::uint64_t type, std::span<const std::byte>,
@@ -115,6 +123,9 @@ class Gateway {
   std::map<std::uint64_t, capnp::StructSchema> schemas_;  // every type the app handles or emits
   std::map<std::string, std::unique_ptr<RecordedRequests>, std::less<>> records_;  // by endpoint
   std::map<MessageId, InFlight> inFlight_;
+  std::vector<Outbound> pending_;  // accepted, in inFlight_, not yet published
+  std::vector<MessageId> pendingIds_;
+  bool publishScheduled_ = false;
 };
 
 }  // namespace idem::http

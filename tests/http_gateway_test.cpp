@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "http/gateway.h"
 #include "http/idempotency_key.h"
 #include "idem/embedded_transport.h"
 #include "tests/http_client.h"
@@ -138,6 +139,44 @@ TEST_CASE("the same Idempotency-Key on two routes gives two message ids", "[http
         http::requestId("transfers", "StartTransfer", "k"));
   CHECK(http::requestId("transfers", "StartTransfer", "k") !=
         http::requestId("accounts", "OpenAccount", "k"));
+}
+
+http::HttpRequest openAccount(const std::string& key) {
+  http::HttpRequest r;
+  r.method = "POST";
+  r.target = "/v1/accounts/OpenAccount";
+  r.headers = {{"Idempotency-Key", "\"" + key + "\""}, {"Content-Type", "application/json"}};
+  r.body = R"({"accountId":")" + key + R"(","initialBalance":"5"})";
+  return r;
+}
+
+TEST_CASE("first requests accepted in one turn of the event loop are published in one commit",
+          "[http][unit]") {
+  TempDir dir("idem-http-group");
+  EmbeddedTransportOptions busOptions;
+  busOptions.busDirectory = dir / "w" / "bus";
+  EmbeddedTransport bus(busOptions);
+  std::vector<std::function<void()>> loop;  // the event loop's queue, run by hand
+  http::GatewayOptions options;
+  options.defer = [&loop](std::function<void()> task) { loop.push_back(std::move(task)); };
+  const tools::App app = tools::findApp("bank");
+  http::Gateway gateway(app, dir / "w", bus, options);
+  std::vector<int> answered;
+  const auto respond = [&answered](http::HttpResponse r) { answered.push_back(r.status); };
+
+  for (int i = 0; i < 5; ++i) gateway.handle(openAccount("g" + std::to_string(i)), respond);
+  CHECK(bus.queue("accounts").ready == 0);  // accepted, not yet published
+  REQUIRE(loop.size() == 1);                // one publication scheduled for all five
+  gateway.handle(openAccount("g0"), respond);
+  CHECK(answered == std::vector<int>{409});  // a retry while the first is in flight
+
+  const BusCommits before = bus.commits();
+  loop.front()();
+  CHECK(bus.commits().commits - before.commits == 1);
+  CHECK(bus.queue("accounts").ready == 5);
+  CHECK(answered.size() == 1);  // the five wait for their outcomes
+  gateway.handle(openAccount("g5"), respond);
+  CHECK(loop.size() == 2);  // the next turn's requests get a publication of their own
 }
 
 TEST_CASE("a POST retried with the same Idempotency-Key runs once and replays the reply's bytes",

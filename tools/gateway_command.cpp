@@ -70,6 +70,9 @@ int runGateway(const GatewayCommandOptions& o) {
   gatewayOptions.wait = std::chrono::milliseconds(o.waitMs);
   if (!o.authTokens.empty()) gatewayOptions.bearerTokens = http::readBearerTokens(o.authTokens);
 
+  // Requests accepted in one turn of the event loop are published in one commit of the bus.
+  http::HttpServer* loop = nullptr;
+  gatewayOptions.defer = [&loop](std::function<void()> task) { loop->post(std::move(task)); };
   const std::unique_ptr<Transport> bus = openBus(app, o);
   http::Gateway gateway(app, o.dir, *bus, gatewayOptions);
   serverOptions.maxBodyBytes = gateway.maxBodyBytes();
@@ -77,6 +80,7 @@ int runGateway(const GatewayCommandOptions& o) {
                                                     http::HttpServer::Respond respond) {
     gateway.handle(request, std::move(respond));
   });
+  loop = &server;
   server.every(std::chrono::milliseconds(5), [&gateway] { gateway.tick(); });
 
   // Replies to the gateway's queue: posted to the event loop, then acked (the stores, not these

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The HTTP rows of issue 15, measured with wrk (Debian's) over loopback against real processes:
+#   http-ingress-vs-alo  fresh Idempotency-Keys through `idem gateway` (first requests, each
+#                        answered once the handler ran) against idem-alo-gateway (the same
+#                        server code, publish and answer 202, no dedup); target >= 0.7x
+#   http-replay          a retry's cost (one key, replayed from the store) against a first
+#                        request's; target <= 0.5x
+# Each side runs against the bank app's endpoints under `idem run` (durable) in a workspace of
+# its own; the runs alternate, and the medians of HTTP_BENCH_RUNS runs are printed with the
+# ratio and the machine's fsync rate measured in the same run.
+# Usage: bench/http_bench.sh BUILD_DIR   (make bench-http)
+set -euo pipefail
+BUILD=${1:?usage: bench/http_bench.sh BUILD_DIR}
+IDEM="$BUILD/bin/idem"
+ALO="$BUILD/bin/idem-alo-gateway"
+RUNS=${HTTP_BENCH_RUNS:-3}
+SECONDS_PER_RUN=${HTTP_BENCH_SECONDS:-5}
+CONNECTIONS=${HTTP_BENCH_CONNECTIONS:-64}
+command -v wrk >/dev/null || { echo "http_bench: wrk is not installed (scripts/setup.sh)" >&2; exit 2; }
+SCRATCH=$(mktemp -d /tmp/idem-http-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$SCRATCH"
+}
+trap cleanup EXIT
+
+cat > "$SCRATCH/fresh.lua" <<'LUA'
+counter = 0
+request = function()
+  counter = counter + 1
+  local key = string.format("k-%d-%d", math.random(1, 1000000000), counter)
+  local body = string.format('{"accountId":"%s","initialBalance":"100"}', key)
+  return wrk.format("POST", "/v1/accounts/OpenAccount",
+    {["Idempotency-Key"] = '"' .. key .. '"', ["Content-Type"] = "application/json"}, body)
+end
+LUA
+cat > "$SCRATCH/replay.lua" <<'LUA'
+request = function()
+  return wrk.format("POST", "/v1/accounts/OpenAccount",
+    {["Idempotency-Key"] = '"replayed"', ["Content-Type"] = "application/json"},
+    '{"accountId":"replayed","initialBalance":"100"}')
+end
+LUA
+
+wait_for() { for _ in $(seq 1 500); do [ -s "$1" ] && return 0; sleep 0.01; done; echo "http_bench: $1 never appeared" >&2; exit 1; }
+
+# start_side NAME: the bank's endpoints and NAME's gateway (idem or alo) in $SCRATCH/NAME.
+start_side() {
+  local ws="$SCRATCH/$1"
+  rm -rf "$ws" "$ws.port"; mkdir -p "$ws"
+  "$IDEM" run --app bank --endpoint accounts --endpoint transfers --endpoint notifications \
+    --dir "$ws" >"$ws.run.log" 2>&1 &
+  PIDS+=($!)
+  if [ "$1" = idem ]; then
+    "$IDEM" gateway --app bank --dir "$ws" --listen 127.0.0.1:0 --port-file "$ws.port" >"$ws.gw.log" 2>&1 &
+  else
+    "$ALO" --app bank --dir "$ws" --port-file "$ws.port" >"$ws.gw.log" 2>&1 &
+  fi
+  PIDS+=($!)
+  wait_for "$ws.port"
+  PORT=$(cat "$ws.port")
+}
+stop_side() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; PIDS=(); }
+
+# rate SCRIPT: requests/s of wrk (all answers 2xx, else the run fails).
+rate() {
+  local out
+  out=$(wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -s "$1" "http://127.0.0.1:$PORT/")
+  if grep -q "Non-2xx" <<<"$out"; then echo "http_bench: answers other than 2xx:" >&2; echo "$out" >&2; exit 1; fi
+  awk '/Requests\/sec/ {print $2}' <<<"$out"
+}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+fsync_rate() {  # 4 KiB writes with O_DSYNC, per second
+  dd if=/dev/zero of="$SCRATCH/fsync.probe" bs=4k count=1000 oflag=dsync 2>&1 |
+    awk '/copied/ {for (i = 1; i <= NF; i++) if ($i == "s,") print int(1000 / $(i - 1))}'
+}
+
+IDEM_FRESH=(); ALO_FRESH=(); REPLAY=()
+for run in $(seq 1 "$RUNS"); do
+  start_side idem
+  rate "$SCRATCH/fresh.lua" >/dev/null  # warm-up: the store's first pages
+  IDEM_FRESH+=("$(rate "$SCRATCH/fresh.lua")")
+  curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/v1/accounts/OpenAccount" \
+    -H 'Idempotency-Key: "replayed"' -H 'Content-Type: application/json' \
+    -d '{"accountId":"replayed","initialBalance":"100"}'
+  REPLAY+=("$(rate "$SCRATCH/replay.lua")")
+  stop_side
+  start_side alo
+  rate "$SCRATCH/fresh.lua" >/dev/null
+  ALO_FRESH+=("$(rate "$SCRATCH/fresh.lua")")
+  stop_side
+done
+FSYNC=$(fsync_rate)
+idem=$(printf '%s\n' "${IDEM_FRESH[@]}" | median)
+alo=$(printf '%s\n' "${ALO_FRESH[@]}" | median)
+replay=$(printf '%s\n' "${REPLAY[@]}" | median)
+echo "http benchmarks: medians of $RUNS runs of ${SECONDS_PER_RUN}s, wrk -c$CONNECTIONS, fsync ${FSYNC}/s (4 KiB O_DSYNC writes, this run), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-22s %14s %14s %8s %s\n' row idem baseline ratio target
+awk -v i="$idem" -v a="$alo" 'BEGIN {printf "%-22s %10.0f r/s %10.0f r/s %7.2fx >= 0.70x %s\n", "http-ingress-vs-alo", i, a, i / a, (i / a >= 0.7 ? "met" : "NOT met")}'
+# A request's cost is the inverse of the rate at the same concurrency.
+awk -v f="$idem" -v r="$replay" 'BEGIN {printf "%-22s %10.0f r/s %10.0f r/s %7.2fx <= 0.50x %s\n", "http-replay (cost)", r, f, f / r, (f / r <= 0.5 ? "met" : "NOT met")}'
+echo "runs: idem ${IDEM_FRESH[*]} | alo ${ALO_FRESH[*]} | replay ${REPLAY[*]}"
