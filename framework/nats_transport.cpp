@@ -140,7 +140,6 @@ struct NatsTransport::Impl {
   std::optional<Held> take(std::uint64_t tag);
   std::uint64_t hold(Held held);
   void dropStale();
-  void flush();
 
   const NatsTransportOptions& options;
   ConnectionPtr connection;
@@ -361,11 +360,6 @@ void NatsTransport::Impl::forgetStreams() {
   streams.clear();
 }
 
-void NatsTransport::Impl::flush() {
-  check(natsConnection_FlushTimeout(connection.get(), options.publishTimeout.count()),
-        "flushing acknowledgements to NATS");
-}
-
 NatsTransport::NatsTransport(NatsTransportOptions options) : options_(std::move(options)) {
   validate(options_);
   impl_ = std::make_unique<Impl>(options_);
@@ -378,7 +372,10 @@ std::uint32_t NatsTransport::partitionCount(std::string_view endpoint) {
   return impl_->partitions.countOf(endpoint);
 }
 
-NatsTransport::~NatsTransport() = default;
+NatsTransport::~NatsTransport() {
+  // The acks still buffered go out before the connection closes (ack() does not wait for them).
+  if (impl_ && impl_->connection) (void)natsConnection_FlushTimeout(impl_->connection.get(), 1'000);
+}
 
 void NatsTransport::subscribe(std::string_view endpoint, std::uint64_t messageType) {
   requireEndpointName(endpoint);
@@ -534,17 +531,17 @@ void NatsTransport::publish(std::span<const Outbound> messages) {
 
 void NatsTransport::ack(std::string_view, std::span<const std::uint64_t> tags) {
   natsStatus first = NATS_OK;
-  bool any = false;
   for (std::uint64_t tag : tags) {
     auto h = impl_->take(tag);
     if (!h) continue;
     const natsStatus s = natsMsg_Ack(h->msg, nullptr);
     if (first == NATS_OK) first = s;
     natsMsg_Destroy(h->msg);
-    any = true;
   }
+  // Not flushed: the acks go out with the connection's next write (the next fetch request
+  // follows them on the same connection) or its flusher's, without a round trip of their own.
+  // An ack lost to a crash is a redelivery, which the store deduplicates.
   check(first, "acknowledging deliveries");
-  if (any) impl_->flush();
 }
 
 void NatsTransport::retryLater(std::string_view, std::uint64_t tag,
@@ -596,6 +593,9 @@ void NatsTransport::deadLetter(std::string_view endpoint, std::uint64_t tag,
 
 std::uint64_t NatsTransport::pending(std::string_view endpoint) const {
   requireEndpointName(endpoint);
+  // This process's acks reach the server first, so that what it acked is not counted.
+  check(natsConnection_FlushTimeout(impl_->connection.get(), options_.publishTimeout.count()),
+        "flushing acknowledgements to NATS");
   const std::string name = inputStream(endpoint);
   jsStreamInfo* raw = nullptr;
   jsErrCode error = static_cast<jsErrCode>(0);

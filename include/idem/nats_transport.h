@@ -104,7 +104,10 @@ class NatsTransport : public Transport {
   // A destination must be a valid NATS endpoint name (docs/nats.md).
   void checkOutbound(const Outbound& message) const override;
   void publish(std::span<const Outbound> messages) override;
-  // Acks and flushes the connection. Unknown or already settled tags are ignored.
+  // Acks without waiting: the acks go out with the connection's next write (or its flusher's,
+  // or the destructor's flush), so the server applies them shortly after this returns. An ack
+  // lost to a crash is a redelivery, which the endpoint's store deduplicates. Unknown or
+  // already settled tags are ignored.
   void ack(std::string_view endpoint, std::span<const std::uint64_t> tags) override;
   // A negative acknowledgement with `delay` (NakWithDelay).
   void retryLater(std::string_view endpoint, std::uint64_t tag,
@@ -118,6 +121,7 @@ class NatsTransport : public Transport {
 
   // --- operating (tools and tests) -----------------------------------------------------------
   // Messages in `endpoint`'s input stream: ready, leased and delayed (0 when it has none).
+  // Flushes this process's acks first.
   std::uint64_t pending(std::string_view endpoint) const;
   // The error stream of `endpoint`, oldest first, at most `limit` entries; id = stream sequence.
   std::vector<ErrorEntry> errors(std::string_view endpoint, std::size_t limit = SIZE_MAX) const;
