@@ -18,12 +18,16 @@
 #include <thread>
 
 #include "admin/metrics_text.h"
+#include "idem/edge.h"
+#include "idem/embedded_transport.h"
 #include "idem/error.h"
 #include "tests/shell_command.h"
 #include "tests/temp_dir.h"
+#include "tests/test_messages.capnp.h"
 #include "tools/run_config.h"
 #include "tools/stats_files.h"
 #include "tools/supervisor.h"
+#include "tools/workspace.h"
 
 namespace idem::test {
 namespace {
@@ -237,6 +241,49 @@ TEST_CASE("idem run serves /metrics, /healthz and /readyz, configured by file an
 
   stop(supervisor, "accounts");
   CHECK(supervisor.exitStatus("accounts") == 0);
+}
+
+TEST_CASE("/readyz answers 503 while the process drains, until it exits",
+          "[tools][process][admin]") {
+  TempDir dir("idem-drain");
+  const std::string gate = (dir / "gate").string();
+  writeFile(gate, "");  // while it exists, a Ping holds endpoint a inside its batch
+  tools::Supervisor supervisor(dir / "logs");
+  supervisor.start("a",
+                   {IDEM_TEST_ENDPOINT_BINARY, "--endpoint", "a", "--dir", dir.path().string(),
+                    "--admin", "127.0.0.1:0"},
+                   {"IDEM_TEST_PING_GATE=" + gate});
+  const int port = adminPort(dir / "logs" / "a.log");
+  waitUntil([&] { return get(port, "/readyz").status == 200; });
+  {
+    EmbeddedTransportOptions options;
+    options.busDirectory = tools::Workspace{dir.path()}.bus();
+    EmbeddedTransport bus(options);
+    const EdgeAddress address{MessageId::forEdge("drain", "ping-1"), "a",
+                              std::chrono::system_clock::now()};
+    Outbound ping =
+        edgeOutbound(address, capnp::typeId<Ping>(),
+                     edgeMessage<Ping>(address, [](Ping::Builder p) { p.setCounterId("c0"); }));
+    bus.publish(std::span(&ping, 1));
+  }
+  waitUntil([&] { return std::filesystem::exists(gate + ".held"); });
+
+  supervisor.kill("a", SIGTERM);
+  HttpAnswer ready;
+  waitUntil([&] {
+    ready = get(port, "/readyz");
+    return ready.status != 200;
+  });
+  CHECK(ready.status == 503);
+  CHECK(ready.body == "draining\n");
+  CHECK(get(port, "/healthz").status == 200);
+  CHECK_THAT(get(port, "/metrics").body, Catch::Contains("idem_ready 0\n"));
+  CHECK(supervisor.running("a"));  // the batch holding the Ping is not finished yet
+
+  std::filesystem::remove(gate);
+  waitUntil([&] { return !supervisor.running("a"); });
+  CHECK(supervisor.exitStatus("a") == 0);
+  CHECK_THAT(readFile(dir / "logs" / "a.log"), Catch::Contains("drained and stopped"));
 }
 
 TEST_CASE("idem run tells systemd it is ready and feeds its watchdog", "[tools][process][admin]") {

@@ -72,15 +72,20 @@ void writeStats(const Workspace& workspace, const Served& served) {
 }
 
 // What the admin listener reads: the served endpoints once they all serve, nothing before and
-// after (serve() clears it, under the lock, before the endpoints are destroyed).
+// after (serve() clears it, under the lock, before the endpoints are destroyed). Not ready from
+// the moment the host drains (SIGTERM, SIGINT, an endpoint's failure) on: /readyz answers 503
+// while the last batches finish, so that a load balancer stops sending before the process exits.
 struct AdminView {
+  explicit AdminView(const Host& h) : host(h) {}
+  const Host& host;
   std::mutex lock;
   const std::vector<Served>* endpoints = nullptr;
   EmbeddedTransport* bus = nullptr;  // the queue depths, on the embedded transport
-  bool draining = false;
+  bool endpointsGone = false;
 
   admin::AdminResponse answer(std::string_view path) {
     std::lock_guard guard(lock);
+    const bool draining = endpointsGone || host.draining();
     const bool ready = endpoints != nullptr && !draining;
     if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
     if (path == "/readyz") {
@@ -108,7 +113,7 @@ struct AdminView {
     std::lock_guard guard(lock);
     endpoints = nullptr;
     bus = nullptr;
-    draining = true;
+    endpointsGone = true;
   }
 };
 
@@ -239,7 +244,7 @@ int serve(const App& app, const ServeOptions& o) {
   const Workspace workspace{o.dir};
   Host host;  // first: blocks SIGTERM/SIGINT before any thread starts
   // Before the transport: /healthz answers (and /readyz says "starting") while NATS is awaited.
-  AdminView view;
+  AdminView view{host};
   std::optional<admin::AdminServer> adminServer;
   if (!o.admin.empty()) {
     adminServer.emplace(o.admin, [&view](std::string_view path) { return view.answer(path); });
