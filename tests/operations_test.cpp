@@ -201,6 +201,98 @@ replicas = 3
   CHECK_THAT(refusal("log_format = \"xml\"\n"), Catch::Contains("'log_format' must be"));
 }
 
+TEST_CASE("[per_endpoint.NAME] overrides [endpoint] for one endpoint, field by field",
+          "[tools][config]") {
+  TempDir dir("idem-config");
+  const auto file = dir / "run.toml";
+  // [per_endpoint] before [endpoint]: each override is read over [endpoint] all the same.
+  writeFile(file, R"(endpoints = ["accounts", "transfers"]
+[per_endpoint.transfers]
+batch_size = 8
+[per_endpoint.transfers.retry]
+delayed_retries = 9
+[endpoint]
+batch_size = 64
+verify_determinism = true
+[endpoint.retry]
+first_delay = "250ms"
+)");
+  const tools::RunConfig config = tools::loadRunConfig(file);
+  const EndpointOptions& accounts = config.serve.endpointOptions("accounts");
+  const EndpointOptions& transfers = config.serve.endpointOptions("transfers");
+  CHECK(accounts.batchSize == 64);
+  CHECK(accounts.retry.delayedRetries == EndpointOptions{}.retry.delayedRetries);
+  CHECK(transfers.batchSize == 8);
+  CHECK(transfers.retry.delayedRetries == 9);
+  CHECK(transfers.verifyDeterminism);                                   // from [endpoint]
+  CHECK(transfers.retry.firstDelay == std::chrono::milliseconds(250));  // from [endpoint.retry]
+  CHECK(config.serve.perEndpoint.size() == 1);
+
+  // A flag overrides the file for every endpoint, those with a section of their own too.
+  tools::ServeOptions flagged = config.serve;
+  flagged.setNoFsync();
+  CHECK_FALSE(flagged.endpointOptions("transfers").durable);
+  CHECK_FALSE(flagged.endpointOptions("accounts").durable);
+
+  writeFile(file, "[per_endpoint.transfers]\nbatch_sise = 3\n");
+  CHECK_THROWS_WITH(tools::loadRunConfig(file),
+                    Catch::Contains(":2:1: unknown key 'per_endpoint.transfers.batch_sise'"));
+  writeFile(file, "[per_endpoint]\ntransfers = 3\n");
+  CHECK_THROWS_WITH(tools::loadRunConfig(file),
+                    Catch::Contains("'per_endpoint.transfers' must be a table"));
+}
+
+TEST_CASE("idem run refuses a configuration with options for an endpoint the app has not",
+          "[tools][config]") {
+  TempDir dir("idem-config");
+  writeFile(dir / "run.toml",
+            "app = \"bank\"\nendpoints = [\"accounts\"]\n[per_endpoint.acounts]\n"
+            "batch_size = 1\n[per_endpoint.transfers]\nbatch_size = 2\n"
+            "[per_endpoint.nowhere]\nbatch_size = 3\n");
+  const Result r =
+      idem("run --config " + (dir / "run.toml").string() + " --dir " + dir.path().string());
+  CHECK(r.exitCode == 1);
+  CHECK_THAT(r.output, Catch::Contains("[per_endpoint] names 'acounts', 'nowhere', not an "
+                                       "endpoint of app bank (it has accounts, transfers, "
+                                       "notifications)"));
+  CHECK_FALSE(std::filesystem::exists(dir / "stores"));  // refused before serving anything
+}
+
+TEST_CASE("an endpoint's own section reaches the endpoint it names, not the others",
+          "[tools][process][config]") {
+  TempDir dir("idem-config");
+  const std::string d = dir.path().string();
+  // accounts takes no input above 16 bytes, so an OpenAccount goes to its error queue; the
+  // transfers endpoint keeps the default limit.
+  writeFile(dir / "run.toml",
+            "app = \"bank\"\nendpoints = [\"accounts\", \"transfers\"]\n"
+            "[per_endpoint.accounts]\nmax_message_bytes = 16\n");
+  tools::Supervisor supervisor(dir / "logs");
+  supervisor.start("bank",
+                   {IDEM_BINARY, "run", "--config", (dir / "run.toml").string(), "--dir", d});
+  auto queue = [&](const std::string& endpoint) {
+    for (const auto& q : nlohmann::json::parse(idem("queues --dir " + d + " --json").output)) {
+      if (q["endpoint"] == endpoint) return q;
+    }
+    return nlohmann::json{};
+  };
+  REQUIRE(idem("send --app bank --create --dir " + d + " --type OpenAccount --json " +
+               "'{\"accountId\":\"a\",\"initialBalance\":5}'")
+              .exitCode == 0);
+  waitUntil([&] { return queue("accounts")["errors"] == 1; });
+  // transfers keeps the default limit: it takes the transfer and sends a hold to accounts,
+  // which refuses that too.
+  REQUIRE(idem("send --app bank --dir " + d + " --type StartTransfer --json " +
+               "'{\"transferId\":\"t\",\"from\":\"a\",\"to\":\"b\",\"amount\":\"1\"}'")
+              .exitCode == 0);
+  waitUntil([&] { return queue("accounts")["errors"] == 2; });
+  const nlohmann::json transfers = queue("transfers");
+  CHECK(transfers["errors"] == 0);
+  CHECK(transfers["ready"] == 0);
+  stop(supervisor, "bank");
+  CHECK(supervisor.exitStatus("bank") == 0);
+}
+
 TEST_CASE("idem run serves /metrics, /healthz and /readyz, configured by file and flags",
           "[tools][process][admin]") {
   TempDir dir("idem-admin");

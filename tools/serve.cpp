@@ -281,7 +281,7 @@ int serve(const App& app, const ServeOptions& o) {
       Served served;
       served.label = count == 1 ? name : name + ".p" + std::to_string(partition);
       if (count > 1) served.partitionView = std::make_unique<NatsPartition>(*nats, partition);
-      EndpointOptions options = o.endpoint;
+      EndpointOptions options = o.endpointOptions(name);
       options.storeDirectory = workspace.store(name, partition, count);
       options.faultHook = crashHook;
       Transport& receiveFrom = served.partitionView ? *served.partitionView : bus;
