@@ -21,6 +21,8 @@
 #include "idem/edge.h"
 #include "idem/embedded_transport.h"
 #include "idem/error.h"
+#include "idem/nats_transport.h"
+#include "tests/nats_server.h"
 #include "tests/shell_command.h"
 #include "tests/temp_dir.h"
 #include "tests/test_messages.capnp.h"
@@ -376,6 +378,60 @@ TEST_CASE("/readyz answers 503 while the process drains, until it exits",
   waitUntil([&] { return !supervisor.running("a"); });
   CHECK(supervisor.exitStatus("a") == 0);
   CHECK_THAT(readFile(dir / "logs" / "a.log"), Catch::Contains("drained and stopped"));
+}
+
+TEST_CASE("over NATS, /metrics has each served endpoint's pending and ack-pending counts",
+          "[tools][process][admin][nats]") {
+  NatsServer server;
+  TempDir dir("idem-nats-metrics");
+  const std::string gate = (dir / "gate").string();
+  writeFile(gate, "");  // the first Ping holds endpoint a (batches of one) inside its batch
+  tools::Supervisor supervisor(dir / "logs");
+  supervisor.start("a",
+                   {IDEM_TEST_ENDPOINT_BINARY, "--endpoint", "a", "--dir", dir.path().string(),
+                    "--admin", "127.0.0.1:0", "--transport", server.url(), "--batch", "1"},
+                   {"IDEM_TEST_PING_GATE=" + gate});
+  const int port = adminPort(dir / "logs" / "a.log");
+  waitUntil([&] { return get(port, "/readyz").status == 200; });
+  const std::string series = "{endpoint=\"a\",partition=\"a\"}";
+  CHECK_THAT(get(port, "/metrics").body, Catch::Contains("idem_queue_ready" + series + " 0\n"));
+  {
+    NatsTransportOptions options = natsOptionsFor(server.url());
+    NatsTransport bus(options);
+    std::vector<Outbound> pings;
+    for (int i = 0; i < 3; ++i) {
+      const EdgeAddress address{MessageId::forEdge("nats-metrics", "ping-" + std::to_string(i)),
+                                "a", std::chrono::system_clock::now()};
+      pings.push_back(
+          edgeOutbound(address, capnp::typeId<Ping>(),
+                       edgeMessage<Ping>(address, [](Ping::Builder p) { p.setCounterId("c0"); })));
+    }
+    bus.publish(pings);
+  }
+  waitUntil([&] { return std::filesystem::exists(gate + ".held"); });
+  // One Ping leased and held, the two others not delivered yet (or some of them fetched ahead).
+  HttpAnswer metrics;
+  waitUntil([&] {
+    metrics = get(port, "/metrics");
+    const std::regex ready("idem_queue_ready\\{endpoint=\"a\",partition=\"a\"\\} (\\d+)\n");
+    const std::regex inFlight("idem_queue_in_flight\\{endpoint=\"a\",partition=\"a\"\\} (\\d+)\n");
+    std::smatch r;
+    std::smatch f;
+    if (!std::regex_search(metrics.body, r, ready) ||
+        !std::regex_search(metrics.body, f, inFlight)) {
+      return false;
+    }
+    return std::stoi(r[1]) + std::stoi(f[1]) == 3 && std::stoi(f[1]) >= 1;
+  });
+  CHECK_THAT(metrics.body, Catch::Contains("idem_queue_errors" + series + " 0\n"));
+  std::filesystem::remove(gate);
+  waitUntil([&] {
+    return get(port, "/metrics").body.find("idem_queue_in_flight" + series + " 0\n") !=
+           std::string::npos;
+  });
+  CHECK_THAT(get(port, "/metrics").body, Catch::Contains("idem_queue_ready" + series + " 0\n"));
+  stop(supervisor, "a");
+  CHECK(supervisor.exitStatus("a") == 0);
 }
 
 TEST_CASE("idem run tells systemd it is ready and feeds its watchdog", "[tools][process][admin]") {
