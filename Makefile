@@ -45,9 +45,13 @@ test-fast: build
 
 # idem as another project uses it: installed into a scratch prefix; examples/hello (its own
 # CMake project) configured with find_package(CapnProto) then find_package(idem), built, its
-# tests run, its main run twice (the second run's greetings are all duplicates); the same main
-# built from pkg-config's flags alone; the installed tool's --version.
+# tests run, its main run twice (the second run's greetings are all duplicates); its handler
+# module served twice by the installed `idem run --handlers`, fed by `idem send` (the second
+# run's greetings all duplicates again, nothing new reaching the guestbook); the same main built
+# from pkg-config's flags alone; the installed tool's --version.
 INSTALL_TEST := $(abspath $(BUILD))/test-install
+HELLO_MODULE_RUN = scripts/hello_module_run.sh $(INSTALL_TEST)/prefix/bin/idem \
+  $(INSTALL_TEST)/hello/libhello_module.so $(INSTALL_TEST)/run-module ada grace
 PKG_CONFIG_IDEM = PKG_CONFIG_PATH=$(INSTALL_TEST)/prefix/lib/pkgconfig pkg-config
 test-install: build
 	rm -rf $(INSTALL_TEST)
@@ -60,6 +64,12 @@ test-install: build
 	grep -qx 'guestbook: 2 new, 0 duplicates, 0 failed' $(INSTALL_TEST)/first.txt
 	$(INSTALL_TEST)/hello/hello $(INSTALL_TEST)/run ada grace | tee $(INSTALL_TEST)/second.txt
 	grep -qx 'greeter: 0 new, 2 duplicates, 0 failed' $(INSTALL_TEST)/second.txt
+	$(HELLO_MODULE_RUN) | tee $(INSTALL_TEST)/module-first.txt
+	grep -qx 'greeter: 2 new, 0 duplicates, 0 failed' $(INSTALL_TEST)/module-first.txt
+	grep -qx 'guestbook: 2 new, 0 duplicates, 0 failed' $(INSTALL_TEST)/module-first.txt
+	$(HELLO_MODULE_RUN) | tee $(INSTALL_TEST)/module-second.txt
+	grep -qx 'greeter: 0 new, 2 duplicates, 0 failed' $(INSTALL_TEST)/module-second.txt
+	grep -qx 'guestbook: 0 new, 0 duplicates, 0 failed' $(INSTALL_TEST)/module-second.txt
 	mkdir -p $(INSTALL_TEST)/pc
 	capnp compile -oc++:$(INSTALL_TEST)/pc --src-prefix=examples/hello examples/hello/hello.capnp
 	$(CCACHE) c++ -std=c++20 -O1 -Iexamples/hello -I$(INSTALL_TEST)/pc examples/hello/main.cpp \

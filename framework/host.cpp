@@ -58,6 +58,7 @@ void Host::run() {
       break;
     }
   }
+  draining_.store(true);
   stop.request_stop();
   threads.clear();  // joins: each endpoint completes its batch and flushes
   if (failure) std::rethrow_exception(failure);

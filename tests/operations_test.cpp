@@ -18,12 +18,18 @@
 #include <thread>
 
 #include "admin/metrics_text.h"
+#include "idem/edge.h"
+#include "idem/embedded_transport.h"
 #include "idem/error.h"
+#include "idem/nats_transport.h"
+#include "tests/nats_server.h"
 #include "tests/shell_command.h"
 #include "tests/temp_dir.h"
+#include "tests/test_messages.capnp.h"
 #include "tools/run_config.h"
 #include "tools/stats_files.h"
 #include "tools/supervisor.h"
+#include "tools/workspace.h"
 
 namespace idem::test {
 namespace {
@@ -197,6 +203,98 @@ replicas = 3
   CHECK_THAT(refusal("log_format = \"xml\"\n"), Catch::Contains("'log_format' must be"));
 }
 
+TEST_CASE("[per_endpoint.NAME] overrides [endpoint] for one endpoint, field by field",
+          "[tools][config]") {
+  TempDir dir("idem-config");
+  const auto file = dir / "run.toml";
+  // [per_endpoint] before [endpoint]: each override is read over [endpoint] all the same.
+  writeFile(file, R"(endpoints = ["accounts", "transfers"]
+[per_endpoint.transfers]
+batch_size = 8
+[per_endpoint.transfers.retry]
+delayed_retries = 9
+[endpoint]
+batch_size = 64
+verify_determinism = true
+[endpoint.retry]
+first_delay = "250ms"
+)");
+  const tools::RunConfig config = tools::loadRunConfig(file);
+  const EndpointOptions& accounts = config.serve.endpointOptions("accounts");
+  const EndpointOptions& transfers = config.serve.endpointOptions("transfers");
+  CHECK(accounts.batchSize == 64);
+  CHECK(accounts.retry.delayedRetries == EndpointOptions{}.retry.delayedRetries);
+  CHECK(transfers.batchSize == 8);
+  CHECK(transfers.retry.delayedRetries == 9);
+  CHECK(transfers.verifyDeterminism);                                   // from [endpoint]
+  CHECK(transfers.retry.firstDelay == std::chrono::milliseconds(250));  // from [endpoint.retry]
+  CHECK(config.serve.perEndpoint.size() == 1);
+
+  // A flag overrides the file for every endpoint, those with a section of their own too.
+  tools::ServeOptions flagged = config.serve;
+  flagged.setNoFsync();
+  CHECK_FALSE(flagged.endpointOptions("transfers").durable);
+  CHECK_FALSE(flagged.endpointOptions("accounts").durable);
+
+  writeFile(file, "[per_endpoint.transfers]\nbatch_sise = 3\n");
+  CHECK_THROWS_WITH(tools::loadRunConfig(file),
+                    Catch::Contains(":2:1: unknown key 'per_endpoint.transfers.batch_sise'"));
+  writeFile(file, "[per_endpoint]\ntransfers = 3\n");
+  CHECK_THROWS_WITH(tools::loadRunConfig(file),
+                    Catch::Contains("'per_endpoint.transfers' must be a table"));
+}
+
+TEST_CASE("idem run refuses a configuration with options for an endpoint the app has not",
+          "[tools][config]") {
+  TempDir dir("idem-config");
+  writeFile(dir / "run.toml",
+            "app = \"bank\"\nendpoints = [\"accounts\"]\n[per_endpoint.acounts]\n"
+            "batch_size = 1\n[per_endpoint.transfers]\nbatch_size = 2\n"
+            "[per_endpoint.nowhere]\nbatch_size = 3\n");
+  const Result r =
+      idem("run --config " + (dir / "run.toml").string() + " --dir " + dir.path().string());
+  CHECK(r.exitCode == 1);
+  CHECK_THAT(r.output, Catch::Contains("[per_endpoint] names 'acounts', 'nowhere', not an "
+                                       "endpoint of app bank (it has accounts, transfers, "
+                                       "notifications)"));
+  CHECK_FALSE(std::filesystem::exists(dir / "stores"));  // refused before serving anything
+}
+
+TEST_CASE("an endpoint's own section reaches the endpoint it names, not the others",
+          "[tools][process][config]") {
+  TempDir dir("idem-config");
+  const std::string d = dir.path().string();
+  // accounts takes no input above 16 bytes, so an OpenAccount goes to its error queue; the
+  // transfers endpoint keeps the default limit.
+  writeFile(dir / "run.toml",
+            "app = \"bank\"\nendpoints = [\"accounts\", \"transfers\"]\n"
+            "[per_endpoint.accounts]\nmax_message_bytes = 16\n");
+  tools::Supervisor supervisor(dir / "logs");
+  supervisor.start("bank",
+                   {IDEM_BINARY, "run", "--config", (dir / "run.toml").string(), "--dir", d});
+  auto queue = [&](const std::string& endpoint) {
+    for (const auto& q : nlohmann::json::parse(idem("queues --dir " + d + " --json").output)) {
+      if (q["endpoint"] == endpoint) return q;
+    }
+    return nlohmann::json{};
+  };
+  REQUIRE(idem("send --app bank --create --dir " + d + " --type OpenAccount --json " +
+               "'{\"accountId\":\"a\",\"initialBalance\":5}'")
+              .exitCode == 0);
+  waitUntil([&] { return queue("accounts")["errors"] == 1; });
+  // transfers keeps the default limit: it takes the transfer and sends a hold to accounts,
+  // which refuses that too.
+  REQUIRE(idem("send --app bank --dir " + d + " --type StartTransfer --json " +
+               "'{\"transferId\":\"t\",\"from\":\"a\",\"to\":\"b\",\"amount\":\"1\"}'")
+              .exitCode == 0);
+  waitUntil([&] { return queue("accounts")["errors"] == 2; });
+  const nlohmann::json transfers = queue("transfers");
+  CHECK(transfers["errors"] == 0);
+  CHECK(transfers["ready"] == 0);
+  stop(supervisor, "bank");
+  CHECK(supervisor.exitStatus("bank") == 0);
+}
+
 TEST_CASE("idem run serves /metrics, /healthz and /readyz, configured by file and flags",
           "[tools][process][admin]") {
   TempDir dir("idem-admin");
@@ -237,6 +335,103 @@ TEST_CASE("idem run serves /metrics, /healthz and /readyz, configured by file an
 
   stop(supervisor, "accounts");
   CHECK(supervisor.exitStatus("accounts") == 0);
+}
+
+TEST_CASE("/readyz answers 503 while the process drains, until it exits",
+          "[tools][process][admin]") {
+  TempDir dir("idem-drain");
+  const std::string gate = (dir / "gate").string();
+  writeFile(gate, "");  // while it exists, a Ping holds endpoint a inside its batch
+  tools::Supervisor supervisor(dir / "logs");
+  supervisor.start("a",
+                   {IDEM_TEST_ENDPOINT_BINARY, "--endpoint", "a", "--dir", dir.path().string(),
+                    "--admin", "127.0.0.1:0"},
+                   {"IDEM_TEST_PING_GATE=" + gate});
+  const int port = adminPort(dir / "logs" / "a.log");
+  waitUntil([&] { return get(port, "/readyz").status == 200; });
+  {
+    EmbeddedTransportOptions options;
+    options.busDirectory = tools::Workspace{dir.path()}.bus();
+    EmbeddedTransport bus(options);
+    const EdgeAddress address{MessageId::forEdge("drain", "ping-1"), "a",
+                              std::chrono::system_clock::now()};
+    Outbound ping =
+        edgeOutbound(address, capnp::typeId<Ping>(),
+                     edgeMessage<Ping>(address, [](Ping::Builder p) { p.setCounterId("c0"); }));
+    bus.publish(std::span(&ping, 1));
+  }
+  waitUntil([&] { return std::filesystem::exists(gate + ".held"); });
+
+  supervisor.kill("a", SIGTERM);
+  HttpAnswer ready;
+  waitUntil([&] {
+    ready = get(port, "/readyz");
+    return ready.status != 200;
+  });
+  CHECK(ready.status == 503);
+  CHECK(ready.body == "draining\n");
+  CHECK(get(port, "/healthz").status == 200);
+  CHECK_THAT(get(port, "/metrics").body, Catch::Contains("idem_ready 0\n"));
+  CHECK(supervisor.running("a"));  // the batch holding the Ping is not finished yet
+
+  std::filesystem::remove(gate);
+  waitUntil([&] { return !supervisor.running("a"); });
+  CHECK(supervisor.exitStatus("a") == 0);
+  CHECK_THAT(readFile(dir / "logs" / "a.log"), Catch::Contains("drained and stopped"));
+}
+
+TEST_CASE("over NATS, /metrics has each served endpoint's pending and ack-pending counts",
+          "[tools][process][admin][nats]") {
+  NatsServer server;
+  TempDir dir("idem-nats-metrics");
+  const std::string gate = (dir / "gate").string();
+  writeFile(gate, "");  // the first Ping holds endpoint a (batches of one) inside its batch
+  tools::Supervisor supervisor(dir / "logs");
+  supervisor.start("a",
+                   {IDEM_TEST_ENDPOINT_BINARY, "--endpoint", "a", "--dir", dir.path().string(),
+                    "--admin", "127.0.0.1:0", "--transport", server.url(), "--batch", "1"},
+                   {"IDEM_TEST_PING_GATE=" + gate});
+  const int port = adminPort(dir / "logs" / "a.log");
+  waitUntil([&] { return get(port, "/readyz").status == 200; });
+  const std::string series = "{endpoint=\"a\",partition=\"a\"}";
+  CHECK_THAT(get(port, "/metrics").body, Catch::Contains("idem_queue_ready" + series + " 0\n"));
+  {
+    NatsTransportOptions options = natsOptionsFor(server.url());
+    NatsTransport bus(options);
+    std::vector<Outbound> pings;
+    for (int i = 0; i < 3; ++i) {
+      const EdgeAddress address{MessageId::forEdge("nats-metrics", "ping-" + std::to_string(i)),
+                                "a", std::chrono::system_clock::now()};
+      pings.push_back(
+          edgeOutbound(address, capnp::typeId<Ping>(),
+                       edgeMessage<Ping>(address, [](Ping::Builder p) { p.setCounterId("c0"); })));
+    }
+    bus.publish(pings);
+  }
+  waitUntil([&] { return std::filesystem::exists(gate + ".held"); });
+  // One Ping leased and held, the two others not delivered yet (or some of them fetched ahead).
+  HttpAnswer metrics;
+  waitUntil([&] {
+    metrics = get(port, "/metrics");
+    const std::regex ready("idem_queue_ready\\{endpoint=\"a\",partition=\"a\"\\} (\\d+)\n");
+    const std::regex inFlight("idem_queue_in_flight\\{endpoint=\"a\",partition=\"a\"\\} (\\d+)\n");
+    std::smatch r;
+    std::smatch f;
+    if (!std::regex_search(metrics.body, r, ready) ||
+        !std::regex_search(metrics.body, f, inFlight)) {
+      return false;
+    }
+    return std::stoi(r[1]) + std::stoi(f[1]) == 3 && std::stoi(f[1]) >= 1;
+  });
+  CHECK_THAT(metrics.body, Catch::Contains("idem_queue_errors" + series + " 0\n"));
+  std::filesystem::remove(gate);
+  waitUntil([&] {
+    return get(port, "/metrics").body.find("idem_queue_in_flight" + series + " 0\n") !=
+           std::string::npos;
+  });
+  CHECK_THAT(get(port, "/metrics").body, Catch::Contains("idem_queue_ready" + series + " 0\n"));
+  stop(supervisor, "a");
+  CHECK(supervisor.exitStatus("a") == 0);
 }
 
 TEST_CASE("idem run tells systemd it is ready and feeds its watchdog", "[tools][process][admin]") {

@@ -1,6 +1,12 @@
 // The core tests' endpoints.
 #include "tests/test_endpoints.h"
 
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
 #include "idem/error.h"
 
 namespace idem::test {
@@ -33,6 +39,17 @@ Handlers galleryHandlers(const std::string& endpoint) {
 
 namespace {
 std::string counterOf(Increment::Reader m) { return m.getCounterId(); }
+
+// IDEM_TEST_PING_GATE=FILE (the endpoint processes' environment; unset in the test binary):
+// a Ping creates FILE.held, then waits while FILE exists. An endpoint kept inside its batch for
+// as long as a test needs (the drain tests). Read here, not passed in through CounterKnobs, so
+// that the header every test includes stays as it is.
+void holdAtGate() {
+  const char* gate = std::getenv("IDEM_TEST_PING_GATE");
+  if (gate == nullptr || *gate == '\0') return;
+  std::ofstream(std::string(gate) + ".held").flush();
+  while (std::filesystem::exists(gate)) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
 
 auto incrementHandler(std::shared_ptr<CounterKnobs> knobs, bool hiddenCounter) {
   return [knobs, hiddenCounter](Counter::Builder counter, Increment::Reader m, Context& ctx) {
@@ -69,7 +86,7 @@ void registerCounters(Handlers& handlers, std::shared_ptr<CounterKnobs> knobs, b
                      incrementHandler(knobs, hiddenCounter))
       .on<Ping>(
           {"ping", 1}, [](Ping::Reader m) { return std::string(m.getCounterId()); },
-          [](Counter::Builder, Ping::Reader, Context&) {})
+          [](Counter::Builder, Ping::Reader, Context&) { holdAtGate(); })
       .on<Flaky>(
           {"flaky", 1}, [](Flaky::Reader m) { return std::string(m.getCounterId()); },
           [knobs](Counter::Builder counter, Flaky::Reader m, Context&) {

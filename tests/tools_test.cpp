@@ -203,6 +203,55 @@ TEST_CASE("idem run --handlers serves the endpoints of a handler module", "[tool
   CHECK_THAT(notAModule.output, Catch::Contains("cannot load handler module /etc/hostname"));
 }
 
+TEST_CASE("idem gateway --handlers routes HTTP requests to the named endpoints of a module",
+          "[tools][process][http]") {
+  TempDir dir("idem-tools");
+  const std::string d = dir.path().string();
+  const std::string module = IDEM_BANK_MODULE;
+  tools::Supervisor supervisor(dir / "logs");
+  supervisor.start(
+      "accounts", {IDEM_BINARY, "run", "--handlers", module, "--endpoint", "accounts", "--dir", d});
+  const std::string portFile = d + "/gateway.port";
+  supervisor.start("gateway",
+                   {IDEM_BINARY, "gateway", "--handlers", module, "--endpoint", "accounts", "--dir",
+                    d, "--listen", "127.0.0.1:0", "--port-file", portFile, "--wait-ms", "30000"});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!std::filesystem::exists(portFile)) {
+    REQUIRE(supervisor.running("gateway"));
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::string port;
+  std::ifstream(portFile) >> port;
+  // The response's status line and headers.
+  auto post = [&](const std::string& path, const std::string& json) {
+    return runShell(
+               "curl -s -o /dev/null -D - -H 'Idempotency-Key: k1' -H "
+               "'Content-Type: application/json' -d " +
+               quoted(json) + " http://127.0.0.1:" + port + path)
+        .output;
+  };
+  const std::string open = R"({"accountId":"a","initialBalance":"100"})";
+  const std::string first = post("/v1/accounts/OpenAccount", open);
+  CHECK_THAT(first, Catch::StartsWith("HTTP/1.1 204"));
+  CHECK_THAT(first, !Catch::Contains("Idempotent-Replayed"));
+  const std::string again = post("/v1/accounts/OpenAccount", open);
+  CHECK_THAT(again, Catch::StartsWith("HTTP/1.1 204"));
+  CHECK_THAT(again, Catch::Contains("Idempotent-Replayed: true"));
+  // transfers is an endpoint of the module, but not one this gateway was told to route to.
+  CHECK_THAT(post("/v1/transfers/StartTransfer", R"({"transferId":"t"})"),
+             Catch::StartsWith("HTTP/1.1 404"));
+  stopAndWait(supervisor, "gateway");
+  CHECK(supervisor.exitStatus("gateway") == 0);
+  stopAndWait(supervisor, "accounts");
+  const nlohmann::json stats = statsOf(dir.path(), "accounts");
+  CHECK(stats["processed"] == 1);
+
+  Result noEndpoint = idem("gateway --handlers " + module + " --endpoint nowhere --dir " + d);
+  CHECK(noEndpoint.exitCode == 1);
+  CHECK_THAT(noEndpoint.output, Catch::Contains("no endpoint 'nowhere'"));
+}
+
 TEST_CASE("idem send explains JSON that does not fit the schema by field, type and position",
           "[tools]") {
   TempDir dir("idem-tools");

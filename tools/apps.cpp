@@ -49,6 +49,18 @@ std::optional<App::MessageType> App::findMessageType(std::uint64_t typeId) const
   return std::nullopt;
 }
 
+App App::only(const std::vector<std::string>& names) const {
+  if (names.empty()) return *this;
+  App out{name, {}, module};
+  for (const std::string& wanted : names) {
+    (void)handlers(wanted);  // throws, naming the endpoints there are
+    for (const AppEndpoint& e : endpoints) {
+      if (e.name == wanted) out.endpoints.push_back(e);
+    }
+  }
+  return out;
+}
+
 const std::vector<App>& builtInApps() {
   static const std::vector<App> kApps = {
       {"bank",

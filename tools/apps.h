@@ -42,6 +42,9 @@ struct App {
   MessageType messageType(std::string_view name) const;
   // The schema of `typeId`, if some endpoint handles it.
   std::optional<MessageType> findMessageType(std::uint64_t typeId) const;
+  // This app with only the endpoints named in `names`, in that order (all of them when `names`
+  // is empty); it shares the module. Throws as handlers() for a name the app has not.
+  App only(const std::vector<std::string>& names) const;
 };
 
 // The apps compiled into this binary: "bank" and "orders".

@@ -24,6 +24,7 @@ namespace {
 struct GatewayCommandOptions {
   std::string app;
   std::string module;
+  std::vector<std::string> endpoints;  // empty: every endpoint of the app
   std::string dir;
   std::string listen = "127.0.0.1:8080";
   std::string transport;
@@ -60,7 +61,7 @@ std::unique_ptr<Transport> openBus(const App& app, const GatewayCommandOptions& 
 }
 
 int runGateway(const GatewayCommandOptions& o) {
-  const App app = chooseApp(o.app, o.module);
+  const App app = chooseApp(o.app, o.module).only(o.endpoints);
   http::HttpServerOptions serverOptions;
   parseListen(o.listen, serverOptions);
   serverOptions.maxConnections = o.maxConnections;
@@ -128,7 +129,10 @@ void addGatewayCommand(CLI::App& cli, int& exitCode) {
   CLI::App* cmd = cli.add_subcommand(
       "gateway", "Serve an app's messages over HTTP with Idempotency-Key (docs/http.md)");
   cmd->add_option("--app", o->app, "bank or orders");
-  cmd->add_option("--module", o->module, "a handler module (.so) instead of a built-in app");
+  cmd->add_option("--handlers,--module", o->module,
+                  "your handler module (.so built with IDEM_MODULE) instead of a built-in app");
+  cmd->add_option("--endpoint", o->endpoints,
+                  "an endpoint to serve requests to (repeatable; default: every endpoint)");
   cmd->add_option("--dir", o->dir, "workspace: DIR/bus and DIR/stores/<endpoint>")->required();
   cmd->add_option("--listen", o->listen, "HOST:PORT to listen on (port 0: any free port)")
       ->capture_default_str();

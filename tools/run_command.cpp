@@ -42,7 +42,7 @@ RunConfig configure(const RunFlags& f) {
   if (f.partitions) applyPartitionsFlag(o, *f.partitions);
   if (f.member) o.member = *f.member;
   if (f.admin) o.admin = *f.admin;
-  if (f.batchSize) o.endpoint.batchSize = *f.batchSize;
+  if (f.batchSize) o.changeEveryEndpoint([&](EndpointOptions& e) { e.batchSize = *f.batchSize; });
   if (f.leaseMs) o.setLease(std::chrono::milliseconds(*f.leaseMs));
   if (f.natsCredentials) o.nats.credentialsFile = *f.natsCredentials;
   if (f.natsUser) o.nats.user = *f.natsUser;
@@ -101,6 +101,7 @@ void addRunCommand(CLI::App& cli, int& exitCode) {
     const RunConfig config = configure(*f);
     useLogFormat(config.logFormat);
     const App app = chooseApp(config.app, config.handlers);
+    if (!f->config.empty()) checkEndpointNames(config, app, f->config);
     for (const std::string& endpoint : config.serve.endpoints) (void)app.handlers(endpoint);
     exitCode = serve(app, config.serve);
   });

@@ -3,6 +3,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <set>
@@ -70,6 +71,17 @@ class Section {
     if (node == nullptr) return std::nullopt;
     if (!node->is_table()) wrong(*node, key, "a table ([" + name(key) + "])");
     return Section(file_, *node->as_table(), name(key) + ".");
+  }
+  // Every key of this table, each of which must name a table: `read(key, itsSection)`.
+  template <typename Read>
+  void eachTable(Read read) {
+    for (const auto& [key, node] : table_) {
+      const std::string k(key.str());
+      read_.insert(k);
+      if (!node.is_table()) wrong(node, k, "a table ([" + name(k) + "])");
+      Section section(file_, *node.as_table(), name(k) + ".");
+      read(k, section);
+    }
   }
   // Throws naming the first key of this table that no call above read.
   void refuseUnknown() const {
@@ -180,6 +192,22 @@ std::chrono::nanoseconds parseDuration(std::string_view text) {
                                   std::string(text) + "\"");
 }
 
+void checkEndpointNames(const RunConfig& config, const App& app,
+                        const std::filesystem::path& file) {
+  std::string unknown;
+  for (const auto& [name, options] : config.serve.perEndpoint) {
+    const bool known = std::any_of(app.endpoints.begin(), app.endpoints.end(),
+                                   [&](const AppEndpoint& e) { return e.name == name; });
+    if (!known) unknown += (unknown.empty() ? "'" : ", '") + name + "'";
+  }
+  if (unknown.empty()) return;
+  std::string names;
+  for (const AppEndpoint& e : app.endpoints) names += (names.empty() ? "" : ", ") + e.name;
+  fail(ErrorKind::kPermanent, file.string() + ": [per_endpoint] names " + unknown +
+                                  ", not an endpoint of app " + app.name + " (it has " + names +
+                                  ")");
+}
+
 RunConfig loadRunConfig(const std::filesystem::path& file, RunConfig config) {
   toml::table root;
   try {
@@ -209,6 +237,15 @@ RunConfig loadRunConfig(const std::filesystem::path& file, RunConfig config) {
                                     config.logFormat + "\"");
   }
   if (auto endpoint = top.table("endpoint")) readEndpoint(*endpoint, config.serve.endpoint);
+  // Not [endpoints.NAME]: `endpoints` is the list of endpoints served. Read after [endpoint],
+  // wherever the file has it, so that each is over the file's defaults.
+  if (auto perEndpoint = top.table("per_endpoint")) {
+    perEndpoint->eachTable([&](const std::string& name, Section& section) {
+      EndpointOptions options = config.serve.endpointOptions(name);
+      readEndpoint(section, options);
+      config.serve.perEndpoint.insert_or_assign(name, std::move(options));
+    });
+  }
   if (auto embedded = top.table("embedded")) readEmbedded(*embedded, config.serve.embedded);
   if (auto nats = top.table("nats")) readNats(*nats, config.serve.nats);
   top.refuseUnknown();

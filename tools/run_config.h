@@ -20,11 +20,18 @@ struct RunConfig {
   ServeOptions serve;
 };
 
-// Reads `file` over `defaults` (the keys it does not name keep their value). Throws idem::Error
+// Reads `file` over `defaults` (the keys it does not name keep their value). A table
+// [per_endpoint.NAME] (with its own .retry and .retention) holds the EndpointOptions of endpoint
+// NAME that differ from [endpoint]: serve.perEndpoint[NAME] is [endpoint] with them applied.
+// Whether NAME is an endpoint of the app is checkEndpointNames()'s to say. Throws idem::Error
 // (permanent) naming the file, the line and the key when the file cannot be read or parsed, has a
 // key this version does not know (a typo must not be ignored), or a value of the wrong type or
 // out of range.
 RunConfig loadRunConfig(const std::filesystem::path& file, RunConfig defaults = {});
+
+// Throws idem::Error (permanent) naming `file` and every [per_endpoint.NAME] of `config` whose
+// NAME is not an endpoint of `app` (a misspelt name must not leave its endpoint unconfigured).
+void checkEndpointNames(const RunConfig& config, const App& app, const std::filesystem::path& file);
 
 // "250ms", "30s", "5m", "12h", "7d" (also "us" and "ns"): the duration. Throws idem::Error
 // (permanent) quoting the text when it is not one.

@@ -26,6 +26,7 @@
 #include "idem/endpoint.h"
 #include "idem/error.h"
 #include "idem/host.h"
+#include "idem/nats_admin.h"
 #include "idem/nats_transport.h"
 #include "tools/fatal_signals.h"
 #include "tools/serve_group.h"
@@ -72,15 +73,34 @@ void writeStats(const Workspace& workspace, const Served& served) {
 }
 
 // What the admin listener reads: the served endpoints once they all serve, nothing before and
-// after (serve() clears it, under the lock, before the endpoints are destroyed).
+// after (serve() clears it, under the lock, before the endpoints are destroyed). Not ready from
+// the moment the host drains (SIGTERM, SIGINT, an endpoint's failure) on: /readyz answers 503
+// while the last batches finish, so that a load balancer stops sending before the process exits.
 struct AdminView {
+  explicit AdminView(const Host& h) : host(h) {}
+  const Host& host;
   std::mutex lock;
   const std::vector<Served>* endpoints = nullptr;
   EmbeddedTransport* bus = nullptr;  // the queue depths, on the embedded transport
-  bool draining = false;
+  NatsAdmin* nats = nullptr;         // or on NATS: a connection of its own (serve() owns it)
+  bool endpointsGone = false;
+
+  // The depths of `served`'s queue, when the transport gives them. Over NATS only for an
+  // endpoint of one partition: the consumer counts are summed over an endpoint's partitions.
+  std::optional<QueueStats> queueOf(const Served& served,
+                                    const std::vector<NatsQueueStats>& natsQueues) const {
+    if (bus != nullptr) return bus->queue(served.endpoint->name());
+    for (const NatsQueueStats& q : natsQueues) {
+      if (q.endpoint == served.endpoint->name() && served.label == q.endpoint) {
+        return QueueStats{q.endpoint, q.ready, q.inFlight, 0, q.errors};
+      }
+    }
+    return std::nullopt;
+  }
 
   admin::AdminResponse answer(std::string_view path) {
     std::lock_guard guard(lock);
+    const bool draining = endpointsGone || host.draining();
     const bool ready = endpoints != nullptr && !draining;
     if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
     if (path == "/readyz") {
@@ -88,27 +108,37 @@ struct AdminView {
       return {503, "text/plain; charset=utf-8", draining ? "draining\n" : "starting\n"};
     }
     if (path == "/metrics") {
+      std::vector<NatsQueueStats> natsQueues;
+      if (nats != nullptr && endpoints != nullptr) {
+        try {
+          natsQueues = nats->queues();
+        } catch (const Error& e) {  // the counters are still worth answering with
+          spdlog::warn("/metrics without NATS queue depths: {}", e.what());
+        }
+      }
       std::vector<admin::EndpointSample> samples;
       for (std::size_t i = 0; endpoints != nullptr && i < endpoints->size(); ++i) {
         const Served& s = (*endpoints)[i];
         admin::EndpointSample sample{s.endpoint->name(), s.label, s.endpoint->stats(), {}};
-        if (bus != nullptr) sample.queue = bus->queue(s.endpoint->name());
+        sample.queue = queueOf(s, natsQueues);
         samples.push_back(std::move(sample));
       }
       return {200, admin::kMetricsContentType, admin::metricsText(samples, ready)};
     }
     return {404, "text/plain; charset=utf-8", "not found: /metrics, /healthz or /readyz\n"};
   }
-  void serving(const std::vector<Served>& served, Transport& transport) {
+  void serving(const std::vector<Served>& served, Transport& transport, NatsAdmin* natsAdmin) {
     std::lock_guard guard(lock);
     endpoints = &served;
     bus = dynamic_cast<EmbeddedTransport*>(&transport);
+    nats = natsAdmin;
   }
   void stopped() {
     std::lock_guard guard(lock);
     endpoints = nullptr;
     bus = nullptr;
-    draining = true;
+    nats = nullptr;
+    endpointsGone = true;
   }
 };
 
@@ -123,14 +153,20 @@ void notifySystemd(const std::string& state) {
 
 // Connects to NATS, retrying with back-off while no server answers. Returns nullptr when SIGTERM
 // or SIGINT arrives meanwhile (they are blocked by the Host: waited for here).
-std::unique_ptr<Transport> connectNats(const App& app, const ServeOptions& o) {
+// The transport's options of o.nats with the URL and the password.
+NatsTransportOptions natsConnection(const ServeOptions& o) {
   NatsTransportOptions options = o.nats;
   options.url = natsOptionsFor(o.transport).url;  // refuses what is not a NATS URL
+  if (const char* password = std::getenv("IDEM_NATS_PASSWORD")) options.password = password;
+  return options;
+}
+
+std::unique_ptr<Transport> connectNats(const App& app, const ServeOptions& o) {
+  NatsTransportOptions options = natsConnection(o);
   if (o.partitionCount > 0) {
     for (const std::string& name : o.endpoints) options.partitionCounts[name] = o.partitionCount;
   }
   options.keyResolver = keyResolverForApp(app);  // routes to any partitioned endpoint
-  if (const char* password = std::getenv("IDEM_NATS_PASSWORD")) options.password = password;
   sigset_t stopSignals;
   sigemptyset(&stopSignals);
   sigaddset(&stopSignals, SIGTERM);
@@ -239,7 +275,7 @@ int serve(const App& app, const ServeOptions& o) {
   const Workspace workspace{o.dir};
   Host host;  // first: blocks SIGTERM/SIGINT before any thread starts
   // Before the transport: /healthz answers (and /readyz says "starting") while NATS is awaited.
-  AdminView view;
+  AdminView view{host};
   std::optional<admin::AdminServer> adminServer;
   if (!o.admin.empty()) {
     adminServer.emplace(o.admin, [&view](std::string_view path) { return view.answer(path); });
@@ -276,7 +312,7 @@ int serve(const App& app, const ServeOptions& o) {
       Served served;
       served.label = count == 1 ? name : name + ".p" + std::to_string(partition);
       if (count > 1) served.partitionView = std::make_unique<NatsPartition>(*nats, partition);
-      EndpointOptions options = o.endpoint;
+      EndpointOptions options = o.endpointOptions(name);
       options.storeDirectory = workspace.store(name, partition, count);
       options.faultHook = crashHook;
       Transport& receiveFrom = served.partitionView ? *served.partitionView : bus;
@@ -289,12 +325,17 @@ int serve(const App& app, const ServeOptions& o) {
   spdlog::info("serving {} of app {} in {} (pid {})", fmt::join(labels, ", "), app.name,
                workspace.root.string(), ::getpid());
 
+  // /metrics reads the NATS queue depths on a connection of its own, declared before `forget` so
+  // that the view forgets it before it goes (NatsAdmin is for one thread at a time: the admin
+  // listener's, under the view's lock).
+  std::unique_ptr<NatsAdmin> natsAdmin;
+  if (adminServer && nats != nullptr) natsAdmin = std::make_unique<NatsAdmin>(natsConnection(o));
   // The admin view forgets the endpoints before they are destroyed, also when host.run() throws.
   struct Forget {
     AdminView& view;
     ~Forget() { view.stopped(); }
   } forget{view};
-  view.serving(endpoints, bus);
+  view.serving(endpoints, bus, natsAdmin.get());
   std::uint64_t watchdogMicros = 0;
   if (::sd_watchdog_enabled(0, &watchdogMicros) <= 0) watchdogMicros = 0;
   notifySystemd("READY=1\nSTATUS=serving " + fmt::format("{}", fmt::join(labels, ", ")));

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,8 +40,12 @@ struct ServeOptions {
   // `member` names this process in the group (empty: host-pid).
   bool partitionsAuto = false;
   std::string member;
-  // The options of every endpoint served; serve() sets each one's storeDirectory and faultHook.
+  // The options of every endpoint served but those in perEndpoint; serve() sets each one's
+  // storeDirectory and faultHook.
   EndpointOptions endpoint;
+  // The whole options of the endpoints, by name, that are not served with `endpoint` (the
+  // configuration file's [per_endpoint.NAME] tables, each read over [endpoint]).
+  std::map<std::string, EndpointOptions, std::less<>> perEndpoint;
   // The embedded bus; serve() sets busDirectory (DIR/bus).
   EmbeddedTransportOptions embedded;
   // NATS: serve() sets url (from `transport`), partitionCounts, keyResolver, and password from
@@ -53,9 +59,21 @@ struct ServeOptions {
     embedded.leaseTimeout = lease;
     nats.ackWait = lease;
   }
+  // The options endpoint `name` is served with.
+  const EndpointOptions& endpointOptions(std::string_view name) const {
+    const auto it = perEndpoint.find(name);
+    return it == perEndpoint.end() ? endpoint : it->second;
+  }
+  // Applies `change` to the options of every endpoint (`endpoint` and each of perEndpoint): what
+  // a flag such as --batch does, overriding the file for all of them.
+  template <typename Change>
+  void changeEveryEndpoint(Change change) {
+    change(endpoint);
+    for (auto& [name, options] : perEndpoint) change(options);
+  }
   // No fsync anywhere (benchmarks only: unsafe on an OS crash).
   void setNoFsync() {
-    endpoint.durable = false;
+    changeEveryEndpoint([](EndpointOptions& e) { e.durable = false; });
     embedded.durable = false;
   }
 };

@@ -54,7 +54,7 @@ int serveGroup(const App& app, const ServeOptions& o, const Workspace& workspace
     group.add(
         name, [&app, name] { return app.handlers(name); },
         [&o, &workspace, faultHook, name, count](std::uint32_t partition) {
-          EndpointOptions options = o.endpoint;
+          EndpointOptions options = o.endpointOptions(name);
           options.storeDirectory = workspace.store(name, partition, count);
           options.faultHook = faultHook;
           return options;

@@ -31,9 +31,15 @@ class Host {
   // Async-signal-safe and thread-safe.
   void requestStop() noexcept { stopRequested_.store(true); }
 
+  // True from the moment run() starts to drain (a stop signal, requestStop() or an endpoint's
+  // failure) on, also after run() returned: what a readiness probe answers "not ready" to.
+  // Thread-safe.
+  bool draining() const noexcept { return draining_.load(); }
+
  private:
   std::vector<Endpoint*> endpoints_;
   std::atomic<bool> stopRequested_{false};
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace idem

@@ -1,6 +1,8 @@
 // idem-test-endpoint: the core tests' endpoints served as a real process, for the kill -9 tests.
 // App "chain": a (counters: Increment -> Counted, published), b (relay: Counted -> Relayed),
-// c (sink of Relayed). IDEM_TEST_FLAKY=N makes the first N runs of Flaky handlers throw.
+// c (sink of Relayed). IDEM_TEST_FLAKY=N makes the first N runs of Flaky handlers throw;
+// IDEM_TEST_PING_GATE=FILE holds each Ping in a's handler while FILE exists
+// (tests/test_endpoints.cpp).
 #include <kj/exception.h>
 
 #include <CLI/CLI.hpp>
@@ -25,6 +27,7 @@ int main(int argc, char** argv) {
   cli.add_option("--partitions", partitions);
   cli.add_option("--member", options.member);
   cli.add_option("--nats-replicas", options.nats.replicas);
+  cli.add_option("--admin", options.admin);
   CLI11_PARSE(cli, argc, argv);
   options.setLease(std::chrono::milliseconds(leaseMs));
 
