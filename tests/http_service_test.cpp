@@ -82,10 +82,12 @@ class BankService {
   }
 
   void openAccounts() {
-    REQUIRE(httpCall("POST", url("/v1/accounts/OpenAccount"), {"Idempotency-Key: open-A"},
+    REQUIRE(httpCall("POST", url("/v1/accounts/OpenAccount"),
+                     {"Idempotency-Key: open-A", "Content-Type: application/json"},
                      R"({"accountId":"A","initialBalance":"10000"})")
                 .status == 204);
-    REQUIRE(httpCall("POST", url("/v1/accounts/OpenAccount"), {"Idempotency-Key: open-B"},
+    REQUIRE(httpCall("POST", url("/v1/accounts/OpenAccount"),
+                     {"Idempotency-Key: open-B", "Content-Type: application/json"},
                      R"({"accountId":"B","initialBalance":"0"})")
                 .status == 204);
   }
