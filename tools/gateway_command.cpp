@@ -9,6 +9,7 @@
 
 #include "http/gateway.h"
 #include "http/http_server.h"
+#include "http/service.h"
 #include "idem/embedded_transport.h"
 #include "idem/error.h"
 #include "idem/nats_transport.h"
@@ -34,6 +35,8 @@ struct GatewayCommandOptions {
   std::string portFile;
   std::size_t maxConnections = 1024;
   unsigned requestTimeoutMs = 10'000;
+  bool service = false;
+  unsigned maxCallAgeS = 86'400;
 };
 
 void parseListen(const std::string& text, http::HttpServerOptions& o) {
@@ -77,12 +80,28 @@ int runGateway(const GatewayCommandOptions& o) {
   const std::unique_ptr<Transport> bus = openBus(app, o);
   http::Gateway gateway(app, o.dir, *bus, gatewayOptions);
   serverOptions.maxBodyBytes = gateway.maxBodyBytes();
-  http::HttpServer server(serverOptions, [&gateway](const http::HttpRequest& request,
-                                                    http::HttpServer::Respond respond) {
+  // --service: the four-phase routes /v1/{endpoint}/{type}/requests/{id} (http/service.h).
+  std::unique_ptr<http::Service> service;
+  if (o.service) {
+    http::ServiceOptions serviceOptions;
+    serviceOptions.replyQueue = o.name;
+    serviceOptions.wait = gatewayOptions.wait;
+    serviceOptions.maxCallAge = std::chrono::seconds(o.maxCallAgeS);
+    serviceOptions.bearerTokens = gatewayOptions.bearerTokens;
+    service = std::make_unique<http::Service>(app, o.dir, *bus, serviceOptions);
+  }
+  http::HttpServer server(serverOptions, [&gateway, &service](const http::HttpRequest& request,
+                                                              http::HttpServer::Respond respond) {
+    if (service && http::Service::serves(request.target)) {
+      return service->handle(request, std::move(respond));
+    }
     gateway.handle(request, std::move(respond));
   });
   loop = &server;
-  server.every(std::chrono::milliseconds(5), [&gateway] { gateway.tick(); });
+  server.every(std::chrono::milliseconds(5), [&gateway, &service] {
+    gateway.tick();
+    if (service) service->tick();
+  });
 
   // Replies to the gateway's queue: posted to the event loop, then acked (the stores, not these
   // copies, are what a retry is answered from, so a reply lost here only costs a store read).
@@ -148,6 +167,12 @@ void addGatewayCommand(CLI::App& cli, int& exitCode) {
       ->capture_default_str();
   cmd->add_option("--request-timeout-ms", o->requestTimeoutMs,
                   "a whole request must arrive within this (idle and slow senders are closed)")
+      ->capture_default_str();
+  cmd->add_flag("--service", o->service,
+                "also serve PUT/POST/GET/DELETE /v1/{endpoint}/{type}/requests/{id} "
+                "(the four-phase protocol, docs/http.md)");
+  cmd->add_option("--max-call-age-s", o->maxCallAgeS,
+                  "--service: requests whose id is older are refused (410) and pruned")
       ->capture_default_str();
   cmd->callback([o, &exitCode] { exitCode = runGateway(*o); });
 }
