@@ -11,6 +11,8 @@
 #include "idem/envelope.capnp.h"
 #include "idem/error.h"
 #include "tests/test_endpoints.h"
+#include "tests/test_messages.capnp.h"
+#include "tools/json_messages.h"
 
 namespace idem {
 namespace {
@@ -141,6 +143,25 @@ TEST_CASE("A decoded envelope can be read again and again after its checks",
   for (int read = 0; read < 100; ++read) {
     REQUIRE(input.envelope().getHeaders().size() == 40);
     REQUIRE(std::string_view(input.envelope().getDestination().cStr()) == "counter");
+  }
+}
+
+TEST_CASE("JSON with a number no type can hold is a permanent error naming it",
+          "[tools][fuzz][regression]") {
+  // nlohmann::json throws out_of_range (406), not parse_error, for a number that overflows a
+  // double: it escaped canonicalFromJson (fuzz/corpus/fuzz_json/crash-number-overflow).
+  const capnp::StructSchema schema = capnp::Schema::from<test::Counted>();
+  for (const char* json :
+       {R"({"counterId":1e999})",
+        R"({"counterId":900000000000000000000E0000000000018446744073709551611})"}) {
+    INFO(json);
+    try {
+      (void)tools::canonicalFromJson(schema, json);
+      FAIL("accepted");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::kPermanent);
+      CHECK_THAT(e.what(), Catch::Contains("is not valid JSON: number overflow parsing"));
+    }
   }
 }
 

@@ -202,6 +202,12 @@ Words canonicalFromJson(capnp::StructSchema schema, std::string_view json) {
     }
     fail(ErrorKind::kPermanent, "the " + typeName + " is not valid JSON at character " +
                                     std::to_string(e.byte) + ": " + why);
+  } catch (const nlohmann::json::exception& e) {
+    // Not a syntax error but a value no type holds, e.g. out_of_range 406 "number overflow
+    // parsing '1e999'" (found by fuzz/fuzz_json). The text after "[json.exception...] " says it.
+    std::string why = e.what();
+    if (auto bracket = why.find("] "); bracket != std::string::npos) why.erase(0, bracket + 2);
+    fail(ErrorKind::kPermanent, "the " + typeName + " is not valid JSON: " + why);
   }
   if (!parsed.is_object()) {
     fail(ErrorKind::kPermanent,
