@@ -10,6 +10,19 @@
 
 namespace idem::http {
 
+std::variant<Words, HttpResponse> messageOf(const Route& route, const HttpRequest& request) {
+  if (const auto type = request.header("Content-Type");
+      type && type->substr(0, 16) != "application/json") {
+    return problem(415, "unsupported-media-type", "Unsupported Media Type",
+                   "the body must be application/json");
+  }
+  try {
+    return tools::canonicalFromJson(route.schema, request.body);
+  } catch (const Error& e) {
+    return problem(400, "invalid-message", "Bad Request", e.what());
+  }
+}
+
 AppRoutes::AppRoutes(const tools::App& app, const std::filesystem::path& workspace,
                      std::string_view replyQueue) {
   const tools::Workspace ws{workspace};

@@ -12,8 +12,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 
+#include "http/http_message.h"
 #include "http/recorded_request.h"
+#include "idem/canonical.h"
 #include "tools/apps.h"
 
 namespace idem::http {
@@ -29,6 +32,11 @@ struct RenderedReply {
   std::string typeName;
   std::string json;
 };
+
+// The request's body as the canonical message of `route`, or the problem to answer when it is
+// not one: 415 unsupported-media-type (a Content-Type other than application/json), 400
+// invalid-message (the JSON mapping's error, in the message's terms).
+std::variant<Words, HttpResponse> messageOf(const Route& route, const HttpRequest& request);
 
 class AppRoutes {
  public:

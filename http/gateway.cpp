@@ -3,7 +3,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "http/idempotency_key.h"
@@ -11,8 +10,6 @@
 #include "idem/endpoint.h"
 #include "idem/envelope.capnp.h"
 #include "idem/error.h"
-#include "tools/json_messages.h"
-#include "tools/workspace.h"
 
 namespace idem::http {
 
@@ -104,17 +101,9 @@ void Gateway::post(const Route& route, const HttpRequest& request, Respond& resp
                 "the Idempotency-Key is not a structured-field string or token of 1 to " +
                     std::to_string(kMaxIdempotencyKeyBytes) + " printable characters"));
   }
-  if (const auto type = request.header("Content-Type");
-      type && type->substr(0, 16) != "application/json") {
-    return respond(problem(415, "unsupported-media-type", "Unsupported Media Type",
-                           "the body must be application/json"));
-  }
-  Words payload;
-  try {
-    payload = tools::canonicalFromJson(route.schema, request.body);
-  } catch (const Error& e) {
-    return respond(problem(400, "invalid-message", "Bad Request", e.what()));
-  }
+  std::variant<Words, HttpResponse> parsed = messageOf(route, request);
+  if (auto* refused = std::get_if<HttpResponse>(&parsed)) return respond(std::move(*refused));
+  const Words payload = std::move(std::get<Words>(parsed));
   const std::span<const std::byte> payloadBytes = asBytes(payload);
   const MessageId id = requestId(route.endpoint, route.typeName, *key);
   const std::uint64_t typeId = route.schema.getProto().getId();

@@ -4,15 +4,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "idem/edge.h"
 #include "idem/endpoint.h"
 #include "idem/error.h"
-#include "tools/json_messages.h"
-#include "tools/workspace.h"
 
 namespace idem::http {
 
@@ -122,17 +119,9 @@ void Service::handle(const HttpRequest& request, Respond respond) {
 
 void Service::put(const std::string& route, const Route& r, const MessageId& id,
                   const HttpRequest& request, Respond& respond) {
-  if (const auto type = request.header("Content-Type");
-      type && type->substr(0, 16) != "application/json") {
-    return respond(problem(415, "unsupported-media-type", "Unsupported Media Type",
-                           "the body must be application/json"));
-  }
-  Words payload;
-  try {
-    payload = tools::canonicalFromJson(r.schema, request.body);
-  } catch (const Error& e) {
-    return respond(problem(400, "invalid-message", "Bad Request", e.what()));
-  }
+  std::variant<Words, HttpResponse> parsed = messageOf(r, request);
+  if (auto* refused = std::get_if<HttpResponse>(&parsed)) return respond(std::move(*refused));
+  const Words payload = std::move(std::get<Words>(parsed));
   const MessageId messageId = serviceMessageId(r.endpoint, r.typeName, id);
   const EdgeAddress address{messageId, r.endpoint, {}, {}, options_.replyQueue};
   const std::uint64_t typeId = r.schema.getProto().getId();
