@@ -3,7 +3,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "http/idempotency_key.h"
@@ -11,8 +10,6 @@
 #include "idem/endpoint.h"
 #include "idem/envelope.capnp.h"
 #include "idem/error.h"
-#include "tools/json_messages.h"
-#include "tools/workspace.h"
 
 namespace idem::http {
 
@@ -23,14 +20,6 @@ constexpr std::string_view kRequestsPrefix = "/v1/requests/";
 
 bool equalBytes(std::span<const std::byte> a, std::span<const std::byte> b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
-}
-
-// Compares every byte, so the time taken does not tell how much of a guessed token was right.
-bool sameToken(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
 }
 
 std::string_view pathOf(std::string_view target) { return target.substr(0, target.find('?')); }
@@ -52,65 +41,21 @@ std::optional<ArrivedReply> decodeReply(std::span<const std::byte> envelopeBytes
   }
 }
 
-std::set<std::string, std::less<>> readBearerTokens(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  if (!in) fail(ErrorKind::kPermanent, "cannot read the bearer tokens file " + file.string());
-  std::set<std::string, std::less<>> tokens;
-  for (std::string line; std::getline(in, line);) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (line.empty() || line.front() == '#') continue;
-    tokens.insert(line);
-  }
-  if (tokens.empty()) fail(ErrorKind::kPermanent, file.string() + " holds no bearer token");
-  return tokens;
-}
-
 Gateway::Gateway(const tools::App& app, const std::filesystem::path& workspace, Transport& bus,
                  GatewayOptions options)
-    : app_(app), bus_(bus), options_(std::move(options)) {
-  maxBodyBytes_ = EndpointOptions{}.maxMessageBytes;
-  const tools::Workspace ws{workspace};
-  for (const tools::AppEndpoint& e : app.endpoints) {
-    if (e.name == options_.name) {
-      fail(ErrorKind::kPermanent, "the gateway's name '" + options_.name +
-                                      "' is an endpoint of app " + app.name + ": choose another");
-    }
-    const Handlers handlers = app.handlers(e.name);
-    for (const auto& h : handlers.all()) {
-      schemas_.emplace(h->messageSchema.getProto().getId(), h->messageSchema);
-      if (h->replayOnly) continue;
-      std::string typeName = h->messageSchema.getShortDisplayName().cStr();
-      routes_.emplace(e.name + "/" + typeName, Route{e.name, typeName, h->messageSchema});
-    }
-    for (const capnp::StructSchema s : handlers.emitted()) {
-      schemas_.emplace(s.getProto().getId(), s);
-    }
-    records_.emplace(e.name, std::make_unique<RecordedRequests>(ws.store(e.name), app, e.name));
-  }
-}
+    : app_(app),
+      bus_(bus),
+      options_(std::move(options)),
+      maxBodyBytes_(EndpointOptions{}.maxMessageBytes),
+      routes_(app, workspace, options_.name) {}
 
 Gateway::~Gateway() = default;
 
-std::optional<HttpResponse> Gateway::authorize(const HttpRequest& request) const {
-  if (options_.bearerTokens.empty()) return std::nullopt;
-  const std::optional<std::string_view> header = request.header("Authorization");
-  constexpr std::string_view kScheme = "Bearer ";
-  bool ok = false;
-  if (header && header->size() > kScheme.size() && header->substr(0, kScheme.size()) == kScheme) {
-    const std::string_view token = header->substr(kScheme.size());
-    for (const std::string& known : options_.bearerTokens) ok |= sameToken(token, known);
-  }
-  if (ok) return std::nullopt;
-  HttpResponse r = problem(401, "unauthorized", "Unauthorized",
-                           header ? "the bearer token is not accepted"
-                                  : "an Authorization: Bearer <token> header is required");
-  r.with("WWW-Authenticate", "Bearer");
-  return r;
-}
-
 void Gateway::handle(const HttpRequest& request, Respond respond) {
   try {
-    if (auto refused = authorize(request)) return respond(std::move(*refused));
+    if (auto refused = refuseUnauthorized(request, options_.bearerTokens)) {
+      return respond(std::move(*refused));
+    }
     const std::string_view path = pathOf(request.target);
     if (path.substr(0, kRequestsPrefix.size()) == kRequestsPrefix) {
       if (request.method != "GET") {
@@ -121,8 +66,8 @@ void Gateway::handle(const HttpRequest& request, Respond respond) {
       return respond(get(path.substr(kRequestsPrefix.size())));
     }
     if (path.substr(0, kPostPrefix.size()) == kPostPrefix) {
-      const auto it = routes_.find(path.substr(kPostPrefix.size()));
-      if (it == routes_.end()) {
+      const Route* route = routes_.find(path.substr(kPostPrefix.size()));
+      if (route == nullptr) {
         return respond(problem(404, "unknown-route", "Not Found",
                                "no endpoint of app " + app_.name + " handles " + std::string(path) +
                                    " (POST /v1/{endpoint}/{MessageType})"));
@@ -132,20 +77,13 @@ void Gateway::handle(const HttpRequest& request, Respond respond) {
             problem(405, "method-not-allowed", "Method Not Allowed", "messages are sent with POST")
                 .with("Allow", "POST"));
       }
-      return post(it->second, request, respond);
+      return post(*route, request, respond);
     }
     respond(problem(404, "unknown-route", "Not Found",
                     "no route " + std::string(path) + " (docs/http.md lists them)"));
-  } catch (const Error& e) {
-    spdlog::error("{} {}: {}", request.method, request.target, e.what());
-    const bool retry = e.kind() == ErrorKind::kTransient || e.kind() == ErrorKind::kOverloaded;
-    HttpResponse r = problem(retry ? 503 : 500, retry ? "unavailable" : "internal-error",
-                             retry ? "Service Unavailable" : "Internal Server Error", e.what());
-    if (retry) r.with("Retry-After", "1");
-    respond(std::move(r));
   } catch (const std::exception& e) {
     spdlog::error("{} {}: {}", request.method, request.target, e.what());
-    respond(problem(500, "internal-error", "Internal Server Error", e.what()));
+    respond(failureProblem(e));
   }
 }
 
@@ -163,17 +101,9 @@ void Gateway::post(const Route& route, const HttpRequest& request, Respond& resp
                 "the Idempotency-Key is not a structured-field string or token of 1 to " +
                     std::to_string(kMaxIdempotencyKeyBytes) + " printable characters"));
   }
-  if (const auto type = request.header("Content-Type");
-      type && type->substr(0, 16) != "application/json") {
-    return respond(problem(415, "unsupported-media-type", "Unsupported Media Type",
-                           "the body must be application/json"));
-  }
-  Words payload;
-  try {
-    payload = tools::canonicalFromJson(route.schema, request.body);
-  } catch (const Error& e) {
-    return respond(problem(400, "invalid-message", "Bad Request", e.what()));
-  }
+  std::variant<Words, HttpResponse> parsed = messageOf(route, request);
+  if (auto* refused = std::get_if<HttpResponse>(&parsed)) return respond(std::move(*refused));
+  const Words payload = std::move(std::get<Words>(parsed));
   const std::span<const std::byte> payloadBytes = asBytes(payload);
   const MessageId id = requestId(route.endpoint, route.typeName, *key);
   const std::uint64_t typeId = route.schema.getProto().getId();
@@ -247,12 +177,9 @@ void Gateway::publishPending() {
   try {
     bus_.publish(messages);
     return;
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {
     spdlog::error("publishing {} requests: {}", messages.size(), e.what());
-    const bool retry = e.kind() == ErrorKind::kTransient || e.kind() == ErrorKind::kOverloaded;
-    refused = problem(retry ? 503 : 500, retry ? "unavailable" : "internal-error",
-                      retry ? "Service Unavailable" : "Internal Server Error", e.what());
-    if (retry) refused->with("Retry-After", "1");
+    refused = failureProblem(e);
   }
   // Refused: nothing of them was sent, so they are forgotten and a retry sends them again.
   for (const MessageId& id : ids) {
@@ -312,7 +239,7 @@ HttpResponse Gateway::get(std::string_view idHex) {
       return outcome(*id, *recorded, false);
     return accepted(*id);
   }
-  for (const auto& [endpoint, records] : records_) {
+  for (const auto& [endpoint, records] : routes_.allRecords()) {
     if (auto recorded = records->find(*id, options_.name)) return outcome(*id, *recorded, false);
   }
   return problem(
@@ -323,7 +250,7 @@ HttpResponse Gateway::get(std::string_view idHex) {
 
 std::optional<RecordedRequest> Gateway::findRecorded(const std::string& endpoint,
                                                      const MessageId& id) {
-  return records_.at(endpoint)->find(id, options_.name);
+  return routes_.records(endpoint).find(id, options_.name);
 }
 
 HttpResponse Gateway::outcome(const MessageId& id, const RecordedRequest& recorded,
@@ -355,22 +282,9 @@ HttpResponse Gateway::replyResponse(const MessageId& id, std::uint64_t type,
   r.status = 200;
   r.with("Content-Type", "application/json");
   r.with("Idem-Message-Id", id.toHex());
-  const auto schema = schemas_.find(type);
-  if (schema != schemas_.end()) {
-    r.with("Idem-Reply-Type", schema->second.getShortDisplayName().cStr());
-    r.body = tools::jsonFromCanonical(schema->second, payload);
-  } else {  // a reply type nobody declared (Handlers::emits): its bytes, still deterministic
-    char hex[19];
-    std::snprintf(hex, sizeof hex, "0x%016llx", static_cast<unsigned long long>(type));
-    r.with("Idem-Reply-Type", hex);
-    std::string payloadHex;
-    for (std::byte b : payload) {
-      static constexpr char kDigits[] = "0123456789abcdef";
-      payloadHex += kDigits[std::to_integer<unsigned>(b) >> 4];
-      payloadHex += kDigits[std::to_integer<unsigned>(b) & 15];
-    }
-    r.body = nlohmann::json{{"messageType", hex}, {"payloadHex", payloadHex}}.dump();
-  }
+  RenderedReply reply = routes_.render(type, payload);
+  r.with("Idem-Reply-Type", std::move(reply.typeName));
+  r.body = std::move(reply.json);
   if (replayed) r.with("Idempotent-Replayed", "true");
   return r;
 }

@@ -24,6 +24,8 @@
 #include <string_view>
 #include <vector>
 
+#include "http/app_routes.h"
+#include "http/bearer_auth.h"
 #include "http/http_message.h"
 #include "http/recorded_request.h"
 #include "idem/message_id.h"
@@ -43,7 +45,7 @@ struct GatewayOptions {
   std::chrono::milliseconds inFlightMemory{std::chrono::minutes(10)};
   std::size_t maxInFlight = 100'000;  // beyond: 503 + Retry-After
   // Bearer tokens accepted in Authorization (empty: no authentication required).
-  std::set<std::string, std::less<>> bearerTokens;
+  BearerTokens bearerTokens;
   // Runs a task on the event loop after what is already waiting there (HttpServer::post). Set,
   // the first requests accepted in one turn of the loop are published together, in one commit
   // of the bus (group commit); empty, each is published at once, in a commit of its own.
@@ -59,10 +61,6 @@ struct ArrivedReply {
 
 // Decodes a reply envelope; nullopt when it is not a canonical envelope with a causation id.
 std::optional<ArrivedReply> decodeReply(std::span<const std::byte> envelope);
-
-// Reads bearer tokens, one per line (blank lines and lines starting with # ignored). Throws
-// idem::Error (permanent) naming the file when it cannot be read or holds no token.
-std::set<std::string, std::less<>> readBearerTokens(const std::filesystem::path& file);
 
 // Not thread-safe: every member runs on the server's event loop (replies received on another
 // thread are posted to it). `app` and `bus` must outlive the gateway.
@@ -89,11 +87,6 @@ class Gateway {
   std::size_t inFlight() const { return inFlight_.size(); }
 
  private:
-  struct Route {
-    std::string endpoint;
-    std::string typeName;
-    capnp::StructSchema schema;
-  };
   struct InFlight {
     std::string endpoint;
     std::uint64_t messageType = 0;
@@ -113,15 +106,12 @@ class Gateway {
                              bool replayed) const;
   HttpResponse accepted(const MessageId& id) const;
   std::optional<RecordedRequest> findRecorded(const std::string& endpoint, const MessageId& id);
-  std::optional<HttpResponse> authorize(const HttpRequest& request) const;
 
   const tools::App& app_;
   Transport& bus_;
   GatewayOptions options_;
   std::size_t maxBodyBytes_ = std::size_t{1} << 20;
-  std::map<std::string, Route, std::less<>> routes_;      // "endpoint/Type"
-  std::map<std::uint64_t, capnp::StructSchema> schemas_;  // every type the app handles or emits
-  std::map<std::string, std::unique_ptr<RecordedRequests>, std::less<>> records_;  // by endpoint
+  AppRoutes routes_;
   std::map<MessageId, InFlight> inFlight_;
   std::vector<Outbound> pending_;  // accepted, in inFlight_, not yet published
   std::vector<MessageId> pendingIds_;

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "idem/error.h"
+
 namespace idem::http {
 
 std::optional<std::string_view> HttpRequest::header(std::string_view name) const {
@@ -31,6 +33,15 @@ HttpResponse problem(int status, std::string_view type, std::string_view title,
   // Invalid UTF-8 from a request (echoed in a detail) is replaced, never thrown on.
   response.body = document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return response;
+}
+
+HttpResponse failureProblem(const std::exception& failure) {
+  const auto* error = dynamic_cast<const Error*>(&failure);
+  const bool retry = error != nullptr && (error->kind() == ErrorKind::kTransient ||
+                                          error->kind() == ErrorKind::kOverloaded);
+  if (!retry) return problem(500, "internal-error", "Internal Server Error", failure.what());
+  return problem(503, "unavailable", "Service Unavailable", failure.what())
+      .with("Retry-After", "1");
 }
 
 }  // namespace idem::http

@@ -3,6 +3,7 @@
 // an RFC 9457 problem document (application/problem+json).
 #pragma once
 
+#include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,5 +40,10 @@ struct HttpResponse {
 // "missing-idempotency-key".
 HttpResponse problem(int status, std::string_view type, std::string_view title,
                      std::string_view detail);
+
+// The problem answering a request that failed with `failure`: 503 "unavailable" with
+// Retry-After for an idem::Error that trying again may cure (transient, overloaded), else 500
+// "internal-error"; the detail is the error's text.
+HttpResponse failureProblem(const std::exception& failure);
 
 }  // namespace idem::http

@@ -4,15 +4,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "idem/edge.h"
 #include "idem/endpoint.h"
 #include "idem/error.h"
-#include "tools/json_messages.h"
-#include "tools/workspace.h"
 
 namespace idem::http {
 
@@ -48,13 +45,6 @@ bool equalBytes(std::span<const std::byte> a, std::span<const std::byte> b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
 
-bool sameToken(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 Words wordsOf(std::span<const std::byte> bytes) {
   Words words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
   std::memcpy(words.begin(), bytes.data(), words.size() * sizeof(capnp::word));
@@ -80,55 +70,23 @@ Service::Service(const tools::App& app, const std::filesystem::path& workspace, 
       bus_(bus),
       options_(std::move(options)),
       tokens_(workspace / "service" / options_.replyQueue),
-      maxMessageBytes_(EndpointOptions{}.maxMessageBytes) {
-  const tools::Workspace ws{workspace};
-  for (const tools::AppEndpoint& e : app.endpoints) {
-    if (e.name == options_.replyQueue) {
-      fail(ErrorKind::kPermanent, "the gateway's name '" + options_.replyQueue +
-                                      "' is an endpoint of app " + app.name + ": choose another");
-    }
-    const Handlers handlers = app.handlers(e.name);
-    for (const auto& h : handlers.all()) {
-      schemas_.emplace(h->messageSchema.getProto().getId(), h->messageSchema);
-      if (h->replayOnly) continue;
-      std::string typeName = h->messageSchema.getShortDisplayName().cStr();
-      routes_.emplace(e.name + "/" + typeName, Route{e.name, typeName, h->messageSchema});
-    }
-    for (const capnp::StructSchema s : handlers.emitted())
-      schemas_.emplace(s.getProto().getId(), s);
-    records_.emplace(e.name, std::make_unique<RecordedRequests>(ws.store(e.name), app, e.name));
-  }
-}
+      maxMessageBytes_(EndpointOptions{}.maxMessageBytes),
+      routes_(app, workspace, options_.replyQueue) {}
 
 Service::~Service() = default;
 
 bool Service::serves(std::string_view target) { return parsePath(target).has_value(); }
 
-std::optional<HttpResponse> Service::authorize(const HttpRequest& request) const {
-  if (options_.bearerTokens.empty()) return std::nullopt;
-  const std::optional<std::string_view> header = request.header("Authorization");
-  constexpr std::string_view kScheme = "Bearer ";
-  bool ok = false;
-  if (header && header->size() > kScheme.size() && header->substr(0, kScheme.size()) == kScheme) {
-    const std::string_view token = header->substr(kScheme.size());
-    for (const std::string& known : options_.bearerTokens) ok |= sameToken(token, known);
-  }
-  if (ok) return std::nullopt;
-  HttpResponse r = problem(401, "unauthorized", "Unauthorized",
-                           header ? "the bearer token is not accepted"
-                                  : "an Authorization: Bearer <token> header is required");
-  r.with("WWW-Authenticate", "Bearer");
-  return r;
-}
-
 void Service::handle(const HttpRequest& request, Respond respond) {
   try {
-    if (auto refused = authorize(request)) return respond(std::move(*refused));
+    if (auto refused = refuseUnauthorized(request, options_.bearerTokens)) {
+      return respond(std::move(*refused));
+    }
     const std::optional<ServicePath> path = parsePath(request.target);
     if (!path) return respond(problem(404, "unknown-route", "Not Found", "not a service route"));
     const std::string route = std::string(path->endpoint) + "/" + std::string(path->type);
-    const auto it = routes_.find(route);
-    if (it == routes_.end()) {
+    const Route* found = routes_.find(route);
+    if (found == nullptr) {
       return respond(problem(404, "unknown-route", "Not Found",
                              "no endpoint of app " + app_.name + " handles /v1/" + route));
     }
@@ -146,39 +104,24 @@ void Service::handle(const HttpRequest& request, Respond respond) {
                       std::to_string(options_.maxCallAge.count()) +
                       " ms): it is neither stored nor executed; a caller gives such a call up"));
     }
-    if (request.method == "PUT") return put(route, it->second, *id, request, respond);
-    if (request.method == "POST") return post(route, it->second, *id, respond);
-    if (request.method == "GET") return respond(get(route, it->second, *id));
+    if (request.method == "PUT") return put(route, *found, *id, request, respond);
+    if (request.method == "POST") return post(route, *found, *id, respond);
+    if (request.method == "GET") return respond(get(route, *found, *id));
     if (request.method == "DELETE") return respond(remove(route, *id));
     respond(problem(405, "method-not-allowed", "Method Not Allowed",
                     "a service request takes PUT, POST, GET and DELETE")
                 .with("Allow", "PUT, POST, GET, DELETE"));
-  } catch (const Error& e) {
-    spdlog::error("{} {}: {}", request.method, request.target, e.what());
-    const bool retry = e.kind() == ErrorKind::kTransient || e.kind() == ErrorKind::kOverloaded;
-    HttpResponse r = problem(retry ? 503 : 500, retry ? "unavailable" : "internal-error",
-                             retry ? "Service Unavailable" : "Internal Server Error", e.what());
-    if (retry) r.with("Retry-After", "1");
-    respond(std::move(r));
   } catch (const std::exception& e) {
     spdlog::error("{} {}: {}", request.method, request.target, e.what());
-    respond(problem(500, "internal-error", "Internal Server Error", e.what()));
+    respond(failureProblem(e));
   }
 }
 
 void Service::put(const std::string& route, const Route& r, const MessageId& id,
                   const HttpRequest& request, Respond& respond) {
-  if (const auto type = request.header("Content-Type");
-      type && type->substr(0, 16) != "application/json") {
-    return respond(problem(415, "unsupported-media-type", "Unsupported Media Type",
-                           "the body must be application/json"));
-  }
-  Words payload;
-  try {
-    payload = tools::canonicalFromJson(r.schema, request.body);
-  } catch (const Error& e) {
-    return respond(problem(400, "invalid-message", "Bad Request", e.what()));
-  }
+  std::variant<Words, HttpResponse> parsed = messageOf(r, request);
+  if (auto* refused = std::get_if<HttpResponse>(&parsed)) return respond(std::move(*refused));
+  const Words payload = std::move(std::get<Words>(parsed));
   const MessageId messageId = serviceMessageId(r.endpoint, r.typeName, id);
   const EdgeAddress address{messageId, r.endpoint, {}, {}, options_.replyQueue};
   const std::uint64_t typeId = r.schema.getProto().getId();
@@ -224,7 +167,7 @@ void Service::post(const std::string& route, const Route& r, const MessageId& id
                            "request " + id.toHex() + " has not been PUT: PUT it first"));
   }
   const MessageId messageId = serviceMessageId(r.endpoint, r.typeName, id);
-  if (const auto recorded = records_.at(r.endpoint)->find(messageId, options_.replyQueue)) {
+  if (const auto recorded = routes_.records(r.endpoint).find(messageId, options_.replyQueue)) {
     if (token.state == ServiceToken::State::kPut) tokens_.markPosted(route, id, token.payload);
     return respond(outcome(messageId, *recorded));
   }
@@ -263,7 +206,7 @@ HttpResponse Service::get(const std::string& route, const Route& r, const Messag
                    "no request " + id.toHex() + " was PUT on /v1/" + route);
   }
   const MessageId messageId = serviceMessageId(r.endpoint, r.typeName, id);
-  if (const auto recorded = records_.at(r.endpoint)->find(messageId, options_.replyQueue)) {
+  if (const auto recorded = routes_.records(r.endpoint).find(messageId, options_.replyQueue)) {
     return outcome(messageId, *recorded);
   }
   if (token.state == ServiceToken::State::kPut) {
@@ -295,7 +238,7 @@ void Service::tick() {
     }
     std::optional<RecordedRequest> recorded;
     try {
-      recorded = records_.at(w.endpoint)->find(it->first, options_.replyQueue);
+      recorded = routes_.records(w.endpoint).find(it->first, options_.replyQueue);
     } catch (const std::exception& e) {
       spdlog::warn("cannot read the store of {}: {}", w.endpoint, e.what());
     }
@@ -341,25 +284,9 @@ HttpResponse Service::outcome(const MessageId& messageId, const RecordedRequest&
   if (!recorded.reply) return r.with("Idem-Outcome-Status", "204");
   r.with("Idem-Outcome-Status", "200");
   r.with("Content-Type", "application/json");
-  const auto schema = schemas_.find(recorded.reply->messageType);
-  if (schema != schemas_.end()) {
-    r.with("Idem-Reply-Type", schema->second.getShortDisplayName().cStr());
-    r.body = tools::jsonFromCanonical(schema->second, recorded.reply->payload);
-    return r;
-  }
-  // A reply type nobody declared (Handlers::emits): its bytes, still deterministic (as the
-  // gateway answers it).
-  char hex[19];
-  std::snprintf(hex, sizeof hex, "0x%016llx",
-                static_cast<unsigned long long>(recorded.reply->messageType));
-  r.with("Idem-Reply-Type", hex);
-  std::string payloadHex;
-  for (std::byte b : recorded.reply->payload) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    payloadHex += kDigits[std::to_integer<unsigned>(b) >> 4];
-    payloadHex += kDigits[std::to_integer<unsigned>(b) & 15];
-  }
-  r.body = nlohmann::json{{"messageType", hex}, {"payloadHex", payloadHex}}.dump();
+  RenderedReply reply = routes_.render(recorded.reply->messageType, recorded.reply->payload);
+  r.with("Idem-Reply-Type", std::move(reply.typeName));
+  r.body = std::move(reply.json);
   return r;
 }
 

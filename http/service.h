@@ -23,6 +23,8 @@
 #include <string_view>
 #include <vector>
 
+#include "http/app_routes.h"
+#include "http/bearer_auth.h"
 #include "http/http_message.h"
 #include "http/recorded_request.h"
 #include "http/service_tokens.h"
@@ -45,7 +47,7 @@ struct ServiceOptions {
   // future would never expire.
   std::chrono::milliseconds maxClockSkew{std::chrono::minutes(1)};
   // Bearer tokens accepted in Authorization (empty: no authentication required).
-  std::set<std::string, std::less<>> bearerTokens;
+  BearerTokens bearerTokens;
 };
 
 // Not thread-safe: every member runs on the server's event loop. `app` and `bus` must outlive
@@ -71,11 +73,6 @@ class Service {
   ServiceTokenCounts stored() const { return tokens_.count(); }
 
  private:
-  struct Route {
-    std::string endpoint;
-    std::string typeName;
-    capnp::StructSchema schema;
-  };
   struct Waiter {
     std::chrono::steady_clock::time_point deadline;
     Respond respond;
@@ -96,16 +93,13 @@ class Service {
   HttpResponse remove(const std::string& route, const MessageId& id);
   HttpResponse outcome(const MessageId& callId, const RecordedRequest& recorded) const;
   HttpResponse accepted(const std::string& location) const;
-  std::optional<HttpResponse> authorize(const HttpRequest& request) const;
 
   const tools::App& app_;
   Transport& bus_;
   ServiceOptions options_;
   ServiceTokens tokens_;
   std::size_t maxMessageBytes_;
-  std::map<std::string, Route, std::less<>> routes_;      // "endpoint/Type"
-  std::map<std::uint64_t, capnp::StructSchema> schemas_;  // every type the app handles or emits
-  std::map<std::string, std::unique_ptr<RecordedRequests>, std::less<>> records_;  // by endpoint
+  AppRoutes routes_;
   std::map<MessageId, Waiting> waiting_;  // by the message id sent
   std::chrono::steady_clock::time_point nextPrune_{};
 };

@@ -14,6 +14,7 @@
 #include "http/gateway.h"
 #include "http/idempotency_key.h"
 #include "idem/embedded_transport.h"
+#include "tests/bank_over_http.h"
 #include "tests/http_client.h"
 #include "tests/temp_dir.h"
 #include "tools/apps.h"
@@ -23,88 +24,6 @@
 namespace idem::test {
 
 namespace {
-
-// The bank's three endpoints in one `idem run`, and `idem gateway` in front of them.
-class BankOverHttp {
- public:
-  explicit BankOverHttp(std::vector<std::string> gatewayFlags = {})
-      : dir_("idem-http"), supervisor_(dir_ / "logs"), gatewayFlags_(std::move(gatewayFlags)) {}
-
-  std::filesystem::path workspace() const { return dir_ / "w"; }
-
-  void startEndpoints() {
-    if (supervisor_.exitStatus("bank")) return supervisor_.restart("bank");
-    supervisor_.start("bank", {IDEM_BINARY, "run", "--app", "bank", "--endpoint", "accounts",
-                               "--endpoint", "transfers", "--endpoint", "notifications", "--dir",
-                               workspace().string(), "--no-fsync"});
-  }
-
-  void startGateway() {
-    std::filesystem::remove(portFile());
-    std::vector<std::string> argv = {
-        IDEM_BINARY,          "gateway",  "--app",       "bank",        "--dir",
-        workspace().string(), "--listen", "127.0.0.1:0", "--port-file", portFile().string()};
-    argv.insert(argv.end(), gatewayFlags_.begin(), gatewayFlags_.end());
-    if (supervisor_.exitStatus("gateway") || supervisor_.running("gateway")) {
-      supervisor_.restart("gateway");
-    } else {
-      supervisor_.start("gateway", argv);
-    }
-    // Not a timing assertion: the port file appears once the gateway listens.
-    for (int i = 0; i < 3000 && !std::filesystem::exists(portFile()); ++i) {
-      REQUIRE(supervisor_.running("gateway"));
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    REQUIRE(std::filesystem::exists(portFile()));
-    std::ifstream(portFile()) >> port_;
-  }
-
-  void killGateway() { supervisor_.kill("gateway", SIGKILL); }
-
-  // SIGTERM, then waits until the endpoints drained and exited.
-  void stopEndpoints() {
-    supervisor_.kill("bank", SIGTERM);
-    while (supervisor_.running("bank")) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-
-  HttpResult post(const std::string& path, const std::string& key, const std::string& json) {
-    std::vector<std::string> headers = {"Content-Type: application/json"};
-    if (!key.empty()) headers.push_back("Idempotency-Key: " + key);
-    return httpCall("POST", url(path), headers, json);
-  }
-
-  // How many times StartTransfer ran for transfer `transferId` (history entries of it).
-  int startTransferExecutions(const std::string& transferId) const {
-    const tools::StoreView view(workspace() / "stores" / "transfers", tools::findApp("bank"),
-                                "transfers");
-    const auto entity = view.findEntity("transfer/" + transferId);
-    if (!entity) return 0;
-    int n = 0;
-    for (const auto& row : view.history(entity->number))
-      n += row.messageTypeName == "StartTransfer";
-    return n;
-  }
-
-  std::uint64_t readyIn(const std::string& endpoint) const {
-    EmbeddedTransportOptions o;
-    o.busDirectory = workspace() / "bus";
-    EmbeddedTransport bus(o);
-    const QueueStats q = bus.queue(endpoint);
-    return q.ready + q.inFlight;
-  }
-
- private:
-  std::filesystem::path portFile() const { return dir_ / "gateway.port"; }
-
-  TempDir dir_;
-  tools::Supervisor supervisor_;
-  std::vector<std::string> gatewayFlags_;
-  int port_ = 0;
-};
 
 const std::string kOpenA = R"({"accountId":"A","initialBalance":"10000"})";
 const std::string kOpenB = R"({"accountId":"B","initialBalance":"0"})";

@@ -16,6 +16,7 @@
 #include "http/service.h"
 #include "http/service_tokens.h"
 #include "idem/embedded_transport.h"
+#include "tests/bank_over_http.h"
 #include "tests/http_client.h"
 #include "tests/temp_dir.h"
 #include "tools/apps.h"
@@ -28,101 +29,29 @@ namespace {
 
 using std::chrono::system_clock;
 
-// The bank's endpoints in one `idem run`, and `idem gateway --service` in front of them.
-class BankService {
+// The bank over HTTP with `idem gateway --service`, and what the service half stores.
+class BankService : public BankOverHttp {
  public:
   explicit BankService(std::vector<std::string> gatewayFlags = {})
-      : dir_("idem-http-service"), supervisor_(dir_ / "logs"), flags_(std::move(gatewayFlags)) {}
-
-  std::filesystem::path workspace() const { return dir_ / "w"; }
-
-  void startEndpoints() {
-    if (supervisor_.exitStatus("bank")) return supervisor_.restart("bank");
-    supervisor_.start("bank", {IDEM_BINARY, "run", "--app", "bank", "--endpoint", "accounts",
-                               "--endpoint", "transfers", "--endpoint", "notifications", "--dir",
-                               workspace().string(), "--no-fsync"});
-  }
-
-  void stopEndpoints() {
-    supervisor_.kill("bank", SIGTERM);
-    while (supervisor_.running("bank")) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-
-  void startGateway() {
-    std::filesystem::remove(portFile());
-    std::vector<std::string> argv = {IDEM_BINARY,   "gateway",     "--service",          "--app",
-                                     "bank",        "--dir",       workspace().string(), "--listen",
-                                     "127.0.0.1:0", "--port-file", portFile().string()};
-    argv.insert(argv.end(), flags_.begin(), flags_.end());
-    if (supervisor_.exitStatus("gateway")) {
-      supervisor_.restart("gateway");
-    } else {
-      supervisor_.start("gateway", argv);
-    }
-    // Not a timing assertion: the port file appears once the gateway listens.
-    for (int i = 0; i < 3000 && !std::filesystem::exists(portFile()); ++i) {
-      REQUIRE(supervisor_.running("gateway"));
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    REQUIRE(std::filesystem::exists(portFile()));
-    std::ifstream(portFile()) >> port_;
-  }
-
-  void killGateway() { supervisor_.kill("gateway", SIGKILL); }
-
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-
-  HttpResult call(const std::string& method, const std::string& path,
-                  const std::string& json = {}) {
-    std::vector<std::string> headers;
-    if (!json.empty()) headers.push_back("Content-Type: application/json");
-    return httpCall(method, url(path), headers, json);
-  }
+      : BankOverHttp(withService(std::move(gatewayFlags)), "idem-http-service") {}
 
   void openAccounts() {
-    REQUIRE(httpCall("POST", url("/v1/accounts/OpenAccount"),
-                     {"Idempotency-Key: open-A", "Content-Type: application/json"},
-                     R"({"accountId":"A","initialBalance":"10000"})")
+    REQUIRE(
+        post("/v1/accounts/OpenAccount", "open-A", R"({"accountId":"A","initialBalance":"10000"})")
+            .status == 204);
+    REQUIRE(post("/v1/accounts/OpenAccount", "open-B", R"({"accountId":"B","initialBalance":"0"})")
                 .status == 204);
-    REQUIRE(httpCall("POST", url("/v1/accounts/OpenAccount"),
-                     {"Idempotency-Key: open-B", "Content-Type: application/json"},
-                     R"({"accountId":"B","initialBalance":"0"})")
-                .status == 204);
-  }
-
-  // How many times StartTransfer ran for transfer `transferId`.
-  int startTransferExecutions(const std::string& transferId) const {
-    const tools::StoreView view(workspace() / "stores" / "transfers", tools::findApp("bank"),
-                                "transfers");
-    const auto entity = view.findEntity("transfer/" + transferId);
-    if (!entity) return 0;
-    int n = 0;
-    for (const auto& row : view.history(entity->number))
-      n += row.messageTypeName == "StartTransfer";
-    return n;
   }
 
   http::ServiceTokenCounts stored() const {
     return http::ServiceTokens(workspace() / "service" / "gateway").count();
   }
 
-  std::uint64_t readyIn(const std::string& endpoint) const {
-    EmbeddedTransportOptions o;
-    o.busDirectory = workspace() / "bus";
-    EmbeddedTransport bus(o);
-    const QueueStats q = bus.queue(endpoint);
-    return q.ready + q.inFlight;
-  }
-
  private:
-  std::filesystem::path portFile() const { return dir_ / "gateway.port"; }
-
-  TempDir dir_;
-  tools::Supervisor supervisor_;
-  std::vector<std::string> flags_;
-  int port_ = 0;
+  static std::vector<std::string> withService(std::vector<std::string> flags) {
+    flags.insert(flags.begin(), "--service");
+    return flags;
+  }
 };
 
 // A caller's time-ordered request id, as its output ids are (docs/message-ids.md).
