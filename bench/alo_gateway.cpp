@@ -5,7 +5,7 @@
 // committed it. No Idempotency-Key, no store read, no wait for an outcome: what a plain
 // "publish and accept" ingress costs. Not installed; a benchmark tool only.
 #include <CLI/CLI.hpp>
-#include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
   idem::EmbeddedTransport bus(busOptions);
   HttpServer* loop = nullptr;
   GroupPublisher publisher(bus, loop);
-  std::atomic<std::uint64_t> sequence{0};
+  std::uint64_t sequence = 0;  // requests only arrive on the event loop's thread
   HttpServer server({}, [&](const HttpRequest& request, HttpServer::Respond respond) {
     const auto route = routes.find(request.target);
     if (request.method != "POST" || route == routes.end()) {
