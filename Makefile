@@ -137,10 +137,10 @@ explore: build
 	$(BUILD)/bin/idem-explore --scenario consumers --batch 2 --duplicates 2 --crashes 1 $(EXPLORE_ARGS)
 
 format:
-	find include store framework handlers testing samples examples tools admin http tests bench fuzz -name '*.h' -o -name '*.cpp' | xargs clang-format -i
+	find include store framework handlers calls testing samples examples tools admin http tests bench fuzz -name '*.h' -o -name '*.cpp' | xargs clang-format -i
 
 format-check: setup
-	find include store framework handlers testing samples examples tools admin http tests bench fuzz -name '*.h' -o -name '*.cpp' | xargs clang-format --dry-run --Werror
+	find include store framework handlers calls testing samples examples tools admin http tests bench fuzz -name '*.h' -o -name '*.cpp' | xargs clang-format --dry-run --Werror
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -18,7 +18,8 @@ if(NOT IDEM_NATS)
 endif()
 install(DIRECTORY include/idem DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.h" PATTERN "*.capnp" ${IDEM_HEADERS_LEFT_OUT})
-install(FILES ${IDEM_GEN_DIR}/idem/envelope.capnp.h ${IDEM_GEN_DIR}/idem/version.h
+install(FILES ${IDEM_GEN_DIR}/idem/envelope.capnp.h ${IDEM_GEN_DIR}/idem/http_call.capnp.h
+  ${IDEM_GEN_DIR}/idem/version.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/idem)
 
 set_target_properties(idem_framework PROPERTIES EXPORT_NAME idem)

@@ -28,18 +28,23 @@ Host::Host() {
 
 Host::~Host() = default;
 
-void Host::add(Endpoint& endpoint) { endpoints_.push_back(&endpoint); }
+void Host::add(Endpoint& endpoint) {
+  endpoints_.push_back(&endpoint);
+  tasks_.emplace_back([&endpoint](std::stop_token stop) { endpoint.run(std::move(stop)); });
+}
+
+void Host::add(std::function<void(std::stop_token)> task) { tasks_.push_back(std::move(task)); }
 
 void Host::run() {
   std::stop_source stop;
   std::mutex failureLock;
   std::exception_ptr failure;
   std::vector<std::jthread> threads;
-  threads.reserve(endpoints_.size());
-  for (Endpoint* endpoint : endpoints_) {
-    threads.emplace_back([&, endpoint] {
+  threads.reserve(tasks_.size());
+  for (auto& task : tasks_) {
+    threads.emplace_back([&] {
       try {
-        endpoint->run(stop.get_token());
+        task(stop.get_token());
       } catch (...) {
         std::lock_guard lock(failureLock);
         if (!failure) failure = std::current_exception();

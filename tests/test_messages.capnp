@@ -64,3 +64,21 @@ struct Relayed {
   counterId @0 :Text;
   value @1 :UInt64;
 }
+
+# A "payer" entity that calls a service once per StartCall (tests/http_call_test.cpp).
+struct Payer {
+  results @0 :UInt32;      # HttpCallResults received
+  lastOutcome @1 :UInt16;  # the last result's outcome (HttpCallResult.Outcome)
+  lastStatus @2 :UInt16;
+  lastBody @3 :Text;
+}
+struct StartCall {
+  payerId @0 :Text;
+  amount @1 :UInt32;
+}
+# Emitted by a payer for each result it applied, to the test's observer queue.
+struct CallSeen {
+  payerId @0 :Text;
+  status @1 :UInt16;
+  body @2 :Text;
+}

@@ -1,9 +1,12 @@
 // Apps: the samples, wired for the idem tool.
 #include "tools/apps.h"
 
+#include "calls/caller_handlers.h"
 #include "idem/error.h"
+#include "idem/http_call.h"
 #include "samples/bank/bank.h"
 #include "samples/orders/orders.h"
+#include "samples/provider/provider.h"
 
 namespace idem::tools {
 
@@ -61,20 +64,36 @@ App App::only(const std::vector<std::string>& names) const {
   return out;
 }
 
+App withCallsEndpoint(App app) {
+  bool calls = false;
+  for (const AppEndpoint& e : app.endpoints) {
+    if (e.name == kCallsEndpoint) return app;
+    calls = calls || app.handlers(e.name).findByMessageType(
+                         capnp::typeId<wire::HttpCallResult>()) != nullptr;
+  }
+  if (calls) app.endpoints.push_back({std::string(kCallsEndpoint), calls::registerCallerHandlers});
+  return app;
+}
+
 const std::vector<App>& builtInApps() {
-  static const std::vector<App> kApps = {
-      {"bank",
-       {{bank::kAccounts, bank::registerAccounts},
-        {bank::kTransfers, bank::registerTransfers},
-        {bank::kNotifications, bank::registerNotifications}},
-       nullptr},
-      {"orders",
-       {{orders::kOrders, orders::registerOrders},
-        {orders::kInventory, orders::registerInventory},
-        {orders::kPayments, orders::registerPayments},
-        {orders::kShipping, orders::registerShipping}},
-       nullptr},
-  };
+  static const std::vector<App> kApps = [] {
+    std::vector<App> apps = {
+        {"bank",
+         {{bank::kAccounts, bank::registerAccounts},
+          {bank::kTransfers, bank::registerTransfers},
+          {bank::kNotifications, bank::registerNotifications}},
+         nullptr},
+        {"orders",
+         {{orders::kOrders, orders::registerOrders},
+          {orders::kInventory, orders::registerInventory},
+          {orders::kPayments, orders::registerPayments},
+          {orders::kShipping, orders::registerShipping}},
+         nullptr},
+        {"provider", {{provider::kProvider, provider::registerProvider}}, nullptr},
+    };
+    for (App& app : apps) app = withCallsEndpoint(std::move(app));
+    return apps;
+  }();
   return kApps;
 }
 

@@ -47,7 +47,12 @@ struct App {
   App only(const std::vector<std::string>& names) const;
 };
 
-// The apps compiled into this binary: "bank" and "orders".
+// `app` with the calls endpoint (idem::kCallsEndpoint, calls/caller_handlers.h) added when one
+// of its endpoints handles HttpCallResult (asks for calls with idem::call()) and it has none.
+App withCallsEndpoint(App app);
+
+// The apps compiled into this binary: "bank", "orders" and "provider" (the card processor the
+// orders sample calls).
 const std::vector<App>& builtInApps();
 // Throws idem::Error (permanent) naming the known apps when there is no app `name`.
 const App& findApp(std::string_view name);

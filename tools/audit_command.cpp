@@ -111,7 +111,8 @@ void addAuditCommand(CLI::App& cli, int& exitCode) {
       "Re-derive every version from its recorded input and verify every snapshot and output "
       "digest (read-only). Exit code 3 when anything diverges");
   cmd->add_option("store", o->store, "the endpoint's store directory")->required();
-  cmd->add_option("--app", o->app, "built-in app whose handlers wrote the store (bank, orders)");
+  cmd->add_option("--app", o->app,
+                  "built-in app whose handlers wrote the store (bank, orders, provider)");
   cmd->add_option("--handlers", o->handlers, "handler module (.so) whose handlers wrote it");
   cmd->add_option("--endpoint", o->endpoint,
                   "the app's endpoint to take handlers from (default: the store's endpoint)");

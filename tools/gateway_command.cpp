@@ -147,7 +147,7 @@ void addGatewayCommand(CLI::App& cli, int& exitCode) {
   auto o = std::make_shared<GatewayCommandOptions>();
   CLI::App* cmd = cli.add_subcommand(
       "gateway", "Serve an app's messages over HTTP with Idempotency-Key (docs/http.md)");
-  cmd->add_option("--app", o->app, "bank or orders");
+  cmd->add_option("--app", o->app, "bank, orders or provider");
   cmd->add_option("--handlers,--module", o->module,
                   "your handler module (.so built with IDEM_MODULE) instead of a built-in app");
   cmd->add_option("--endpoint", o->endpoints,

@@ -60,7 +60,7 @@ App loadModuleApp(const std::filesystem::path& path) {
     app.endpoints.push_back({endpoint.name, endpoint.registerHandlers});
   }
   app.module = std::move(library);
-  return app;
+  return withCallsEndpoint(std::move(app));
 }
 
 App chooseApp(std::string_view appName, const std::string& modulePath) {

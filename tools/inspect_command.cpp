@@ -154,7 +154,8 @@ void addInspectCommand(CLI::App& cli, int& exitCode) {
       "Show a store's entities, an entity's history, its state at a version, or the "
       "outputs of a version (read-only)");
   cmd->add_option("store", o->store, "the endpoint's store directory")->required();
-  cmd->add_option("--app", o->app, "built-in app whose handlers wrote the store (bank, orders)");
+  cmd->add_option("--app", o->app,
+                  "built-in app whose handlers wrote the store (bank, orders, provider)");
   cmd->add_option("--handlers", o->handlers, "handler module (.so) whose handlers wrote it");
   cmd->add_option("--endpoint", o->endpoint,
                   "the app's endpoint to take handlers from (default: the store's endpoint)");

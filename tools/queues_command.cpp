@@ -77,7 +77,7 @@ void addTransportOptions(CLI::App* cmd, std::string& dir, std::string& transport
 }
 
 void addAppOptions(CLI::App* cmd, std::string& app, std::string& handlers, const char* what) {
-  cmd->add_option("--app", app, std::string("built-in app (bank, orders): ") + what);
+  cmd->add_option("--app", app, std::string("built-in app (bank, orders, provider): ") + what);
   cmd->add_option("--handlers", handlers, std::string("your handler module (.so): ") + what);
 }
 

@@ -19,6 +19,7 @@ struct RunFlags {
   std::string config;
   std::optional<std::string> app, handlers, dir, transport, partitions, member, admin, logFormat;
   std::vector<std::string> endpoints;
+  std::vector<std::string> callServices;
   std::optional<std::size_t> batchSize;
   std::optional<unsigned> leaseMs;
   std::optional<std::uint32_t> partitionCount;
@@ -51,6 +52,10 @@ RunConfig configure(const RunFlags& f) {
   if (f.natsKey) o.nats.tlsKeyFile = *f.natsKey;
   if (f.natsReplicas) o.nats.replicas = *f.natsReplicas;
   if (f.noFsync) o.setNoFsync();
+  for (const std::string& service : f.callServices) {
+    auto [name, url] = calls::parseServiceFlag(service);
+    o.calls.services.insert_or_assign(name, url);
+  }
   const std::string from = f.config.empty() ? "" : " (or in " + f.config + ")";
   if (o.endpoints.empty()) throw UsageError("say which endpoints to serve: --endpoint NAME" + from);
   if (o.dir.empty()) throw UsageError("say where the workspace is: --dir DIR" + from);
@@ -67,7 +72,7 @@ void addRunCommand(CLI::App& cli, int& exitCode) {
                   "a TOML file with any of the settings below and every endpoint and transport "
                   "option (docs/operations.md); flags override it")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--app", f->app, "a built-in app: bank or orders");
+  cmd->add_option("--app", f->app, "a built-in app: bank, orders or provider");
   cmd->add_option("--handlers", f->handlers,
                   "your handler module (.so built with IDEM_MODULE, include/idem/module.h)");
   cmd->add_option("--endpoint", f->endpoints, "endpoint to serve (repeatable)");
@@ -96,6 +101,9 @@ void addRunCommand(CLI::App& cli, int& exitCode) {
   cmd->add_option("--nats-key", f->natsKey, "NATS: TLS client key");
   cmd->add_option("--nats-replicas", f->natsReplicas,
                   "NATS: replicas of the streams this process creates (3 on a cluster; default 1)");
+  cmd->add_option("--call-service", f->callServices,
+                  "NAME=URL: the base URL of a service the handlers call with idem::call() "
+                  "(repeatable; served with the http-calls endpoint, docs/http.md)");
   cmd->add_flag("--no-fsync", f->noFsync, "skip fsync (benchmarks only: unsafe on OS crash)");
   cmd->callback([f, &exitCode] {
     const RunConfig config = configure(*f);

@@ -172,6 +172,18 @@ void readNats(Section& s, NatsTransportOptions& o) {
   s.refuseUnknown();
 }
 
+void readCalls(Section& s, calls::CallRunnerOptions& o) {
+  std::vector<std::string> services;
+  s.texts("services", services);
+  for (const std::string& service : services) {
+    auto [name, url] = calls::parseServiceFlag(service);
+    o.services.insert_or_assign(name, url);
+  }
+  s.duration("request_timeout", o.requestTimeout);
+  s.duration("max_call_age", o.maxCallAge);
+  s.refuseUnknown();
+}
+
 }  // namespace
 
 std::chrono::nanoseconds parseDuration(std::string_view text) {
@@ -248,6 +260,7 @@ RunConfig loadRunConfig(const std::filesystem::path& file, RunConfig config) {
   }
   if (auto embedded = top.table("embedded")) readEmbedded(*embedded, config.serve.embedded);
   if (auto nats = top.table("nats")) readNats(*nats, config.serve.nats);
+  if (auto calls = top.table("calls")) readCalls(*calls, config.serve.calls);
   top.refuseUnknown();
   return config;
 }

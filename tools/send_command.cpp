@@ -64,7 +64,7 @@ void addSendCommand(CLI::App& cli, int& exitCode) {
   auto options = std::make_shared<SendOptions>();
   CLI::App* cmd =
       cli.add_subcommand("send", "Send a message given as JSON into the bus; prints its id");
-  cmd->add_option("--app", options->app, "bank or orders (whose schemas to use)");
+  cmd->add_option("--app", options->app, "bank, orders or provider (whose schemas to use)");
   cmd->add_option("--handlers", options->handlers,
                   "your handler module (.so) whose schemas to use");
   cmd->add_option("--dir", options->dir, "workspace: DIR/bus")->required();

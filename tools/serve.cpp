@@ -26,6 +26,7 @@
 #include "idem/endpoint.h"
 #include "idem/error.h"
 #include "idem/host.h"
+#include "idem/http_call.h"
 #include "idem/nats_admin.h"
 #include "idem/nats_transport.h"
 #include "tools/fatal_signals.h"
@@ -321,6 +322,13 @@ int serve(const App& app, const ServeOptions& o) {
       labels.push_back(served.label);
       endpoints.push_back(std::move(served));
     }
+  }
+  // The calls endpoint's runner makes the HTTP exchanges its versions ask for.
+  std::optional<calls::CallRunner> callRunner;
+  if (std::find(o.endpoints.begin(), o.endpoints.end(), kCallsEndpoint) != o.endpoints.end()) {
+    callRunner.emplace(bus, o.calls);
+    host.add([&callRunner](std::stop_token stop) { callRunner->run(std::move(stop)); });
+    labels.push_back(std::string(kCallsRunnerQueue));
   }
   spdlog::info("serving {} of app {} in {} (pid {})", fmt::join(labels, ", "), app.name,
                workspace.root.string(), ::getpid());

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "calls/call_runner.h"
 #include "idem/embedded_transport.h"
 #include "idem/endpoint.h"
 #include "idem/nats_transport.h"
@@ -51,6 +52,9 @@ struct ServeOptions {
   // NATS: serve() sets url (from `transport`), partitionCounts, keyResolver, and password from
   // the environment variable IDEM_NATS_PASSWORD (never a flag or a file: flags show in `ps`).
   NatsTransportOptions nats;
+  // The call runner, started when the calls endpoint (idem::kCallsEndpoint) is served: the base
+  // URL of each service the handlers call (--call-service NAME=URL), timeouts.
+  calls::CallRunnerOptions calls;
   // "HOST:PORT": serve /metrics, /healthz and /readyz there (docs/operations.md); empty: none.
   std::string admin;
 

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <exception>
+#include <functional>
+#include <stop_token>
 #include <vector>
 
 #include "idem/endpoint.h"
@@ -22,6 +24,10 @@ class Host {
 
   // `endpoint` must outlive run().
   void add(Endpoint& endpoint);
+  // Runs `task` on a thread of its own beside the endpoints (a worker such as the call runner):
+  // it must return soon after its stop token is requested. A task that throws stops the host as
+  // a failing endpoint does. What `task` refers to must outlive run().
+  void add(std::function<void(std::stop_token)> task);
 
   // Runs every endpoint until SIGTERM, SIGINT or requestStop(), then waits for all of them to
   // drain. If an endpoint stops with an error, the others are stopped too and the first error
@@ -38,6 +44,7 @@ class Host {
 
  private:
   std::vector<Endpoint*> endpoints_;
+  std::vector<std::function<void(std::stop_token)>> tasks_;
   std::atomic<bool> stopRequested_{false};
   std::atomic<bool> draining_{false};
 };

@@ -68,6 +68,7 @@ struct Payment {
   amount @1 :Int64;             # expected
   status @2 :Status;
   paymentRef @3 :Text;          # the customer's payment, once paid
+  charging @4 :Bool;            # PayByCard asked the provider; its answer not in yet
   enum Status {
     none @0;                    # the initial state: not requested
     requested @1;
@@ -80,11 +81,15 @@ struct Payment {
 struct RequestPayment { orderId @0 :Text; amount @1 :Int64; }
 struct CancelPayment { orderId @0 :Text; }                      # no answer
 struct PayOrder { orderId @0 :Text; amount @1 :Int64; paymentRef @2 :Text; }  # edge
+# Edge: pay by card. The payment calls the provider (samples/provider, an HTTP service) exactly
+# once with idem::call(); an approved charge pays the order as a PayOrder would (paymentRef:
+# the provider's charge id), a declined or failed one is rejected (cardDeclined).
+struct PayByCard { orderId @0 :Text; amount @1 :Int64; }
 struct PaymentReceived { orderId @0 :Text; amount @1 :Int64; }  # sent to orders
 
 # Published for the customer.
 struct PaymentRejected { orderId @0 :Text; paymentRef @1 :Text; reason @2 :Reason;
-  enum Reason { unknownOrder @0; wrongAmount @1; }
+  enum Reason { unknownOrder @0; wrongAmount @1; cardDeclined @2; }
 }
 struct PaymentRefunded { orderId @0 :Text; paymentRef @1 :Text; amount @2 :Int64; }
 

@@ -15,6 +15,12 @@ inline constexpr const char* kInventory = "inventory";
 inline constexpr const char* kPayments = "payments";
 inline constexpr const char* kShipping = "shipping";
 
+// The card processor PayByCard calls (the provider sample, samples/provider, or any service of
+// the four-phase protocol): its service name (`idem run --call-service provider=URL`) and the
+// path of its Charge requests.
+inline constexpr const char* kProviderService = "provider";
+inline constexpr const char* kChargePath = "/v1/provider/Charge";
+
 // How long an order waits for its payment when PlaceOrder does not say.
 inline constexpr std::chrono::minutes kDefaultPaymentWindow{15};
 
@@ -35,7 +41,10 @@ void registerInventory(idem::Handlers& handlers);
 // RequestPayment records the amount due; PayOrder (edge, from the customer) of that amount sends
 // PaymentReceived to orders; CancelPayment stops it. A payment after the cancellation, or a
 // cancellation after the payment, is refunded (PaymentRefunded published); a payment for an
-// unknown order or of the wrong amount is refused (PaymentRejected published).
+// unknown order or of the wrong amount is refused (PaymentRejected published). PayByCard (edge)
+// calls the provider exactly once (idem::call, docs/http.md); its approval pays as PayOrder
+// does, with the provider's charge id as the payment reference; a decline, or a call the
+// provider refused, is rejected (cardDeclined).
 void registerPayments(idem::Handlers& handlers);
 
 // Entity "shipment", keyed by order id. ShipOrder is answered with Shipped and a tracking id

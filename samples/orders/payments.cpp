@@ -1,5 +1,8 @@
 // Payments: the payment of one order, where the customer's payment and the order's cancellation
 // meet; whichever comes second decides, so money is either kept for a live order or refunded.
+#include <idem/http_call.h>
+
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "samples/orders/orders.h"
@@ -24,36 +27,80 @@ void requestPayment(Payment::Builder payment, RequestPayment::Reader m, idem::Co
   payment.setStatus(Payment::Status::REQUESTED);
 }
 
-void payOrder(Payment::Builder payment, PayOrder::Reader m, idem::Context& ctx) {
+void reject(capnp::Text::Reader orderId, capnp::Text::Reader paymentRef,
+            PaymentRejected::Reason reason, idem::Context& ctx) {
+  PaymentRejected::Builder rejected = ctx.publish<PaymentRejected>();
+  rejected.setOrderId(orderId);
+  rejected.setPaymentRef(paymentRef);
+  rejected.setReason(reason);
+}
+
+// A payment of `amount` under `paymentRef` (the customer's, or the provider's charge id).
+void applyPayment(Payment::Builder payment, capnp::Text::Reader orderId, std::int64_t amount,
+                  capnp::Text::Reader paymentRef, idem::Context& ctx) {
   using Status = Payment::Status;
   Payment::Reader p = payment.asReader();
-  auto reject = [&](PaymentRejected::Reason reason) {
-    PaymentRejected::Builder rejected = ctx.publish<PaymentRejected>();
-    rejected.setOrderId(m.getOrderId());
-    rejected.setPaymentRef(m.getPaymentRef());
-    rejected.setReason(reason);
-  };
   switch (p.getStatus()) {
     case Status::NONE:
-      return reject(PaymentRejected::Reason::UNKNOWN_ORDER);
+      return reject(orderId, paymentRef, PaymentRejected::Reason::UNKNOWN_ORDER, ctx);
     case Status::REQUESTED: {
-      if (m.getAmount() != p.getAmount()) return reject(PaymentRejected::Reason::WRONG_AMOUNT);
+      if (amount != p.getAmount()) {
+        return reject(orderId, paymentRef, PaymentRejected::Reason::WRONG_AMOUNT, ctx);
+      }
       payment.setStatus(Status::PAID);
-      payment.setPaymentRef(m.getPaymentRef());
+      payment.setPaymentRef(paymentRef);
       PaymentReceived::Builder received = ctx.send<PaymentReceived>(kOrders);
-      received.setOrderId(m.getOrderId());
-      received.setAmount(m.getAmount());
+      received.setOrderId(orderId);
+      received.setAmount(amount);
       return;
     }
     case Status::CANCELLED:  // paid too late: the order is gone, the money goes back
       payment.setStatus(Status::REFUNDED);
-      payment.setPaymentRef(m.getPaymentRef());
-      return publishRefund(p, m.getPaymentRef(), m.getAmount(), ctx);
+      payment.setPaymentRef(paymentRef);
+      return publishRefund(p, paymentRef, amount, ctx);
     case Status::PAID:
     case Status::REFUNDED:
-      if (m.getPaymentRef() == p.getPaymentRef()) return;  // the same payment, submitted again
-      return publishRefund(p, m.getPaymentRef(), m.getAmount(), ctx);  // a second payment
+      if (paymentRef == p.getPaymentRef()) return;       // the same payment, submitted again
+      return publishRefund(p, paymentRef, amount, ctx);  // a second payment
   }
+}
+
+void payOrder(Payment::Builder payment, PayOrder::Reader m, idem::Context& ctx) {
+  applyPayment(payment, m.getOrderId(), m.getAmount(), m.getPaymentRef(), ctx);
+}
+
+void payByCard(Payment::Builder payment, PayByCard::Reader m, idem::Context& ctx) {
+  Payment::Reader p = payment.asReader();
+  if (p.getStatus() == Payment::Status::NONE) {
+    return reject(m.getOrderId(), "", PaymentRejected::Reason::UNKNOWN_ORDER, ctx);
+  }
+  if (p.getStatus() != Payment::Status::REQUESTED || p.getCharging()) return;  // paid, or asked
+  if (m.getAmount() != p.getAmount()) {
+    return reject(m.getOrderId(), "", PaymentRejected::Reason::WRONG_AMOUNT, ctx);
+  }
+  payment.setCharging(true);
+  const std::string body = nlohmann::json{{"orderId", std::string(m.getOrderId())},
+                                          {"amount", std::to_string(m.getAmount())}}
+                               .dump();
+  idem::call(ctx, kProviderService, kChargePath, "charge")
+      .setBody(kj::arrayPtr(reinterpret_cast<const kj::byte*>(body.data()), body.size()));
+}
+
+// The provider's answer to a PayByCard's call: {"orderId","approved","chargeId"} as JSON when it
+// ran the charge; anything else (declined, refused, expired) rejects the card payment.
+void charged(Payment::Builder payment, idem::wire::HttpCallResult::Reader r, idem::Context& ctx) {
+  payment.setCharging(false);
+  const Payment::Reader p = payment.asReader();
+  nlohmann::json reply;
+  if (r.getOutcome() == idem::wire::HttpCallResult::Outcome::RESPONSE && r.getStatus() == 200) {
+    auto body = r.getBody();
+    reply = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
+  }
+  if (reply.is_object() && reply.value("approved", false) && reply.contains("chargeId")) {
+    const std::string chargeId = reply["chargeId"].get<std::string>();
+    return applyPayment(payment, p.getOrderId(), p.getAmount(), chargeId, ctx);
+  }
+  reject(p.getOrderId(), "", PaymentRejected::Reason::CARD_DECLINED, ctx);
 }
 
 void cancelPayment(Payment::Builder payment, CancelPayment::Reader m, idem::Context& ctx) {
@@ -84,7 +131,9 @@ void registerPayments(idem::Handlers& handlers) {
   handlers.entity<Payment>("payment")
       .on<RequestPayment>({"payments.request", 1}, orderOf<RequestPayment>, requestPayment)
       .on<PayOrder>({"payments.pay", 1}, orderOf<PayOrder>, payOrder)
-      .on<CancelPayment>({"payments.cancel", 1}, orderOf<CancelPayment>, cancelPayment);
+      .on<CancelPayment>({"payments.cancel", 1}, orderOf<CancelPayment>, cancelPayment)
+      .on<PayByCard>({"payments.card", 1}, orderOf<PayByCard>, payByCard);
+  idem::onCallResult(handlers.entity<Payment>("payment"), {"payments.charged", 1}, charged);
 }
 
 }  // namespace orders
