@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <thread>
 #include <vector>
 
@@ -69,13 +70,6 @@ Exchange decode(const Bytes& envelopeBytes) {
   return x;
 }
 
-// The millisecond a time-ordered id starts with (docs/message-ids.md, "Ordered ids").
-TimePoint createdAt(const MessageId& id) {
-  std::uint64_t ms = 0;
-  for (std::size_t i = 0; i < 6; ++i) ms = (ms << 8) | id.bytes[i];
-  return TimePoint(std::chrono::milliseconds(ms));
-}
-
 const char* methodOf(Step step) {
   switch (step) {
     case Step::PUT:
@@ -130,7 +124,10 @@ Verdict judge(Step step, const HttpResult& r, std::uint32_t attempt) {
     v.status = static_cast<std::uint16_t>(r.status);
     if (step == Step::POST) {
       const std::string outcome = r.header("idem-outcome-status");
-      if (!outcome.empty()) v.status = static_cast<std::uint16_t>(std::stoi(outcome));
+      std::uint16_t status = 0;
+      const auto [end, ec] =
+          std::from_chars(outcome.data(), outcome.data() + outcome.size(), status);
+      if (ec == std::errc() && end == outcome.data() + outcome.size()) v.status = status;
       for (const auto& [name, value] : r.headers) {
         if (name.rfind("idem-", 0) == 0) v.headers.emplace_back(name, value);
       }
@@ -157,7 +154,7 @@ Verdict expired(const Exchange& x) {
 Outbound answerOf(const Exchange& x, const Verdict& v) {
   const std::string callKey = x.callId.toHex();
   EdgeAddress address;
-  address.id = MessageId::forEdge("idem.calls.runner.v1", x.id.toHex(), createdAt(x.id));
+  address.id = MessageId::forEdge("idem.calls.runner.v1", x.id.toHex(), x.id.createdAt());
   address.destination = kCallsEndpoint;
   address.recordedAt = std::chrono::system_clock::now();
   address.entityKey = callKey;
@@ -240,7 +237,7 @@ std::size_t CallRunner::runOnce(std::chrono::milliseconds maxWait) {
       continue;
     }
     const bool tooOld =
-        std::chrono::system_clock::now() - createdAt(x.callId) > impl_->options.maxCallAge;
+        std::chrono::system_clock::now() - x.callId.createdAt() > impl_->options.maxCallAge;
     Verdict v;
     if (tooOld && x.step == Step::PUT) {
       v = expired(x);  // never PUT a call the service would take for new after its tombstone

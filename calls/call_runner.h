@@ -8,8 +8,9 @@
 //
 // Final: a 2xx (POST: the outcome; a 202 "still running" is not final and is asked again), or
 // a refusal (4xx other than 401, 403, 408 and 429). Everything else (no connection, 5xx, 401,
-// 403, 408, 429) is retried with back-off, until the call is older than maxCallAge: then PUT
-// and POST answer "expired" (the service refuses such ids anyway) and DELETE is dropped.
+// 403, 408, 429) is retried with back-off, until the call is older than maxCallAge: then the
+// exchange is answered "expired" (the service refuses such ids anyway; for DELETE it has pruned
+// the request by then), and a PUT of such a call is never sent.
 // An exchange naming a service without a URL goes to the queue's error queue.
 #pragma once
 

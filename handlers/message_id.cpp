@@ -61,6 +61,17 @@ MessageId MessageId::forEdge(std::string_view source, std::string_view stableKey
       std::chrono::duration_cast<std::chrono::nanoseconds>(createdAt.time_since_epoch()).count());
 }
 
+std::chrono::system_clock::time_point MessageId::createdAt() const noexcept {
+  std::int64_t ms = 0;
+  for (std::size_t i = 0; i < 6; ++i) ms = (ms << 8) | bytes[i];
+  // 48 bits of milliseconds reach beyond what the clock's nanoseconds hold (the year 2262): an
+  // id that is not time-ordered, or a stranger's, is clamped there instead of overflowing.
+  using std::chrono::milliseconds;
+  constexpr std::int64_t kLatest =
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::duration::max()).count();
+  return std::chrono::system_clock::time_point(milliseconds(std::min(ms, kLatest)));
+}
+
 bool MessageId::isZero() const noexcept {
   return std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; });
 }

@@ -61,7 +61,7 @@ MessageId serviceMessageId(std::string_view endpoint, std::string_view messageTy
                            const MessageId& callId) {
   return MessageId::forEdge(
       "idem.http.service.v1 /v1/" + std::string(endpoint) + "/" + std::string(messageType),
-      callId.toHex(), createdAtOf(callId));
+      callId.toHex(), callId.createdAt());
 }
 
 Service::Service(const tools::App& app, const std::filesystem::path& workspace, Transport& bus,
@@ -92,12 +92,12 @@ void Service::handle(const HttpRequest& request, Respond respond) {
     }
     const std::optional<MessageId> id = MessageId::fromHex(path->id);
     const auto now = std::chrono::system_clock::now();
-    if (!id || createdAtOf(*id) > now + options_.maxClockSkew) {
+    if (!id || id->createdAt() > now + options_.maxClockSkew) {
       return respond(problem(400, "invalid-request-id", "Bad Request",
                              "a request id is 32 hex digits starting with its creation time in "
                              "milliseconds (docs/message-ids.md), not in the future"));
     }
-    if (createdAtOf(*id) < now - options_.maxCallAge) {
+    if (id->createdAt() < now - options_.maxCallAge) {
       return respond(
           problem(410, "request-expired", "Gone",
                   "request " + id->toHex() + " is older than the service's maxCallAge (" +

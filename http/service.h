@@ -106,7 +106,7 @@ class Service {
 
 // The id of the edge message sent for request `callId` on route /v1/{endpoint}/{messageType}:
 // MessageId::forEdge("idem.http.service.v1 /v1/{endpoint}/{messageType}", callId as hex,
-// createdAtOf(callId)), time-ordered by the caller's own millisecond.
+// callId.createdAt()), time-ordered by the caller's own millisecond.
 MessageId serviceMessageId(std::string_view endpoint, std::string_view messageType,
                            const MessageId& callId);
 

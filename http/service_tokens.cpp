@@ -65,12 +65,6 @@ std::filesystem::path writeTemporary(const std::filesystem::path& final, const s
 
 }  // namespace
 
-std::chrono::system_clock::time_point createdAtOf(const MessageId& id) {
-  std::int64_t ms = 0;
-  for (std::size_t i = 0; i < 6; ++i) ms = (ms << 8) | id.bytes[i];
-  return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
-}
-
 ServiceTokens::ServiceTokens(std::filesystem::path directory) : directory_(std::move(directory)) {}
 
 std::filesystem::path ServiceTokens::file(std::string_view route, const MessageId& id,
@@ -142,7 +136,7 @@ std::size_t ServiceTokens::prune(std::chrono::system_clock::time_point now,
     if (!entry.is_regular_file()) continue;
     const std::string name = entry.path().filename().string();
     const std::optional<MessageId> id = MessageId::fromHex(name.substr(0, 32));
-    if (!id || createdAtOf(*id) >= now - maxAge) continue;
+    if (!id || id->createdAt() >= now - maxAge) continue;
     std::error_code ignored;
     removed += std::filesystem::remove(entry.path(), ignored);
   }

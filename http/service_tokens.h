@@ -26,9 +26,6 @@
 
 namespace idem::http {
 
-// The millisecond a time-ordered id starts with (its first 6 bytes, big-endian).
-std::chrono::system_clock::time_point createdAtOf(const MessageId& id);
-
 struct ServiceToken {
   enum class State { kAbsent, kPut, kPosted, kDeleted };
   State state = State::kAbsent;

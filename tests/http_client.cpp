@@ -1,70 +1,14 @@
-// HttpClient over libcurl's easy interface.
+// httpCall(): a fresh calls::HttpClient per request.
 #include "tests/http_client.h"
 
-#include <curl/curl.h>
-
-#include <algorithm>
-#include <cctype>
-#include <mutex>
+#include <chrono>
 
 namespace idem::test {
 
-namespace {
-
-std::size_t onBody(char* data, std::size_t size, std::size_t count, void* out) {
-  static_cast<std::string*>(out)->append(data, size * count);
-  return size * count;
-}
-
-std::size_t onHeader(char* data, std::size_t size, std::size_t count, void* out) {
-  auto& headers = *static_cast<std::map<std::string, std::string>*>(out);
-  std::string line(data, size * count);
-  const auto colon = line.find(':');
-  if (colon != std::string::npos) {
-    std::string name = line.substr(0, colon);
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    std::string value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ')) value.erase(value.begin());
-    while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
-    headers[name] = value;
-  }
-  return size * count;
-}
-
-}  // namespace
-
 HttpResult httpCall(const std::string& method, const std::string& url,
                     const std::vector<std::string>& headers, const std::string& body) {
-  static std::once_flag init;
-  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  HttpResult result;
-  CURL* curl = curl_easy_init();
-  curl_slist* list = nullptr;
-  for (const std::string& h : headers) list = curl_slist_append(list, h.c_str());
-  list = curl_slist_append(list, "Expect:");  // no 100-continue round trip
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
-  if (method == "POST" || method == "PUT") {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  }
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, onBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &result.body);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, onHeader);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &result.headers);
-  const CURLcode code = curl_easy_perform(curl);
-  if (code == CURLE_OK) {
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result.status);
-  } else {
-    result.error = curl_easy_strerror(code);
-  }
-  curl_slist_free_all(list);
-  curl_easy_cleanup(curl);
-  return result;
+  calls::HttpClient client(std::chrono::seconds(120));
+  return client.request(method, url, headers, body);
 }
 
 }  // namespace idem::test

@@ -36,6 +36,11 @@ struct MessageId {
   static MessageId forEdge(std::string_view source, std::string_view stableKey,
                            std::chrono::system_clock::time_point createdAt);
 
+  // The millisecond a time-ordered id starts with (its first 6 bytes, big-endian; see forEdge
+  // above and docs/message-ids.md, "Ordered ids"). Meaningless for an id that is not ordered;
+  // never later than the clock can represent (ids from strangers are clamped, not overflowed).
+  std::chrono::system_clock::time_point createdAt() const noexcept;
+
   bool isZero() const noexcept;
   auto operator<=>(const MessageId&) const = default;
 };

@@ -96,7 +96,11 @@ void charged(Payment::Builder payment, idem::wire::HttpCallResult::Reader r, ide
     auto body = r.getBody();
     reply = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
   }
-  if (reply.is_object() && reply.value("approved", false) && reply.contains("chargeId")) {
+  // Read defensively: a reply of another shape is a decline, never a failing handler.
+  const bool approved = reply.is_object() && reply.contains("approved") &&
+                        reply["approved"].is_boolean() && reply["approved"].get<bool>() &&
+                        reply.contains("chargeId") && reply["chargeId"].is_string();
+  if (approved) {
     const std::string chargeId = reply["chargeId"].get<std::string>();
     return applyPayment(payment, p.getOrderId(), p.getAmount(), chargeId, ctx);
   }
