@@ -253,6 +253,7 @@ std::size_t CallRunner::runOnce(std::chrono::milliseconds maxWait) {
     }
     spdlog::debug("call {}: {} on service {} answered {}", x.callId.toHex(), methodOf(x.step),
                   x.service, v.status);
+    if (impl_->options.afterExchange) impl_->options.afterExchange(methodOf(x.step));
     answers.push_back(answerOf(x, v));
     acks.push_back(d.tag);
   }

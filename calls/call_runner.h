@@ -16,10 +16,12 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <stop_token>
 #include <string>
+#include <string_view>
 
 #include "idem/transport.h"
 
@@ -31,6 +33,9 @@ struct CallRunnerOptions {
   std::chrono::seconds maxCallAge{24 * 3600};  // as the service's --max-call-age-s
   std::size_t batch = 16;
   std::string bearerToken;  // sent as Authorization: Bearer when not empty
+  // Test seam: called with the method (PUT, POST, DELETE) once the service's answer to an
+  // exchange is final, before the answer is recorded (settled); may kill the process.
+  std::function<void(std::string_view method)> afterExchange;
 };
 
 class CallRunner {

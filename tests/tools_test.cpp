@@ -15,6 +15,7 @@
 #include "idem/version.h"
 #include "tests/shell_command.h"
 #include "tests/temp_dir.h"
+#include "tools/crash_hook.h"
 #include "tools/supervisor.h"
 
 namespace idem::test {
@@ -333,3 +334,24 @@ TEST_CASE("idem usage errors exit 2 and failures print without log decoration", 
 }
 
 }  // namespace idem::test
+
+TEST_CASE("IDEM_CRASH_AT names a pipeline step of one endpoint or a step of the calls runner",
+          "[tools][unit]") {
+  using idem::tools::CrashHook;
+  const CrashHook payments = CrashHook::parse("after-commit@payments:3");
+  CHECK(payments.forEndpoint("payments"));
+  CHECK_FALSE(payments.forEndpoint("orders"));
+  CHECK_FALSE(payments.forCallRunner());
+  const CrashHook any = CrashHook::parse("before-ack");
+  CHECK(any.forEndpoint("orders"));
+  CHECK(any.forEndpoint("payments"));
+  const CrashHook runner = CrashHook::parse("after-post:2");
+  CHECK(runner.forCallRunner());
+  CHECK_FALSE(runner.forEndpoint("http-calls"));
+  CHECK_THROWS_WITH(CrashHook::parse("after-lunch"),
+                    Catch::Contains("after-lunch") && Catch::Contains("no pipeline step"));
+  CHECK_THROWS_WITH(CrashHook::parse("after-put@http-calls"),
+                    Catch::Contains("belongs to no endpoint"));
+  CHECK_THROWS_WITH(CrashHook::parse("in-handler:0"), Catch::Contains("positive count"));
+  CHECK_THROWS_WITH(CrashHook::parse("in-handler:x"), Catch::Contains("'x'"));
+}

@@ -29,6 +29,7 @@
 #include "idem/http_call.h"
 #include "idem/nats_admin.h"
 #include "idem/nats_transport.h"
+#include "tools/crash_hook.h"
 #include "tools/fatal_signals.h"
 #include "tools/serve_group.h"
 #include "tools/stats_files.h"
@@ -37,28 +38,6 @@
 namespace idem::tools {
 
 namespace {
-
-std::function<void(FaultPoint)> crashHookFromEnvironment() {
-  const char* spec = std::getenv("IDEM_CRASH_AT");
-  if (spec == nullptr || *spec == '\0') return {};
-  std::string text = spec;
-  unsigned occurrence = 1;
-  if (auto colon = text.find(':'); colon != std::string::npos) {
-    occurrence = static_cast<unsigned>(std::stoul(text.substr(colon + 1)));
-    text.resize(colon);
-  }
-  std::optional<FaultPoint> point;
-  for (FaultPoint p : {FaultPoint::kInHandler, FaultPoint::kBeforeCommit, FaultPoint::kAfterCommit,
-                       FaultPoint::kAfterPublish, FaultPoint::kBeforeAck}) {
-    if (text == toString(p)) point = p;
-  }
-  if (!point) fail(ErrorKind::kPermanent, "IDEM_CRASH_AT names no pipeline step: " + text);
-  spdlog::warn("fault injection on: this process kills itself at {} #{}", text, occurrence);
-  auto seen = std::make_shared<std::atomic<unsigned>>(0);
-  return [point = *point, occurrence, seen](FaultPoint p) {
-    if (p == point && ++*seen == occurrence) ::raise(SIGKILL);
-  };
-}
 
 // One Endpoint this process serves: an endpoint, or one partition of it.
 struct Served {
@@ -299,7 +278,7 @@ int serve(const App& app, const ServeOptions& o) {
     }
   }
 
-  auto crashHook = crashHookFromEnvironment();
+  const CrashHook crashHook = CrashHook::fromEnvironment();
   auto* nats = dynamic_cast<NatsTransport*>(transport.get());
   if (o.partitionsAuto) {
     if (nats == nullptr) fail(ErrorKind::kPermanent, "--partitions auto needs the NATS transport");
@@ -315,7 +294,7 @@ int serve(const App& app, const ServeOptions& o) {
       if (count > 1) served.partitionView = std::make_unique<NatsPartition>(*nats, partition);
       EndpointOptions options = o.endpointOptions(name);
       options.storeDirectory = workspace.store(name, partition, count);
-      options.faultHook = crashHook;
+      options.faultHook = crashHook.forEndpoint(name);
       Transport& receiveFrom = served.partitionView ? *served.partitionView : bus;
       served.endpoint = std::make_unique<Endpoint>(app.handlers(name), receiveFrom, options);
       host.add(*served.endpoint);
@@ -326,7 +305,9 @@ int serve(const App& app, const ServeOptions& o) {
   // The calls endpoint's runner makes the HTTP exchanges its versions ask for.
   std::optional<calls::CallRunner> callRunner;
   if (std::find(o.endpoints.begin(), o.endpoints.end(), kCallsEndpoint) != o.endpoints.end()) {
-    callRunner.emplace(bus, o.calls);
+    calls::CallRunnerOptions callOptions = o.calls;
+    callOptions.afterExchange = crashHook.forCallRunner();
+    callRunner.emplace(bus, std::move(callOptions));
     host.add([&callRunner](std::stop_token stop) { callRunner->run(std::move(stop)); });
     labels.push_back(std::string(kCallsRunnerQueue));
   }

@@ -1,8 +1,7 @@
 // serve(): one process serving endpoints of an app over the embedded bus (or NATS JetStream)
 // until SIGTERM or SIGINT, then draining. Behind `idem run`, and behind the test endpoint processes
-// of the crash tests. IDEM_CRASH_AT=<step>[:<n>] in the environment makes the process SIGKILL
-// itself the n-th time (default 1) any of its endpoints reaches pipeline step <step> (in-handler,
-// before-commit, after-commit, after-publish, before-ack).
+// of the crash tests: IDEM_CRASH_AT in the environment makes the process SIGKILL itself at a
+// pipeline or calls runner step (tools/crash_hook.h).
 #pragma once
 
 #include <chrono>

@@ -32,7 +32,7 @@ void writeStats(const Workspace& workspace, const ServedPartition& served) {
 }  // namespace
 
 int serveGroup(const App& app, const ServeOptions& o, const Workspace& workspace, Host& host,
-               NatsTransport& nats, const std::function<void(FaultPoint)>& faultHook) {
+               NatsTransport& nats, const CrashHook& crashHook) {
   NatsGroupOptions groupOptions;
   groupOptions.member = o.member.empty() ? defaultMemberName() : o.member;
   groupOptions.lease = o.nats.ackWait;
@@ -53,10 +53,10 @@ int serveGroup(const App& app, const ServeOptions& o, const Workspace& workspace
     const std::uint32_t count = nats.partitionCount(name);
     group.add(
         name, [&app, name] { return app.handlers(name); },
-        [&o, &workspace, faultHook, name, count](std::uint32_t partition) {
+        [&o, &workspace, &crashHook, name, count](std::uint32_t partition) {
           EndpointOptions options = o.endpointOptions(name);
           options.storeDirectory = workspace.store(name, partition, count);
-          options.faultHook = faultHook;
+          options.faultHook = crashHook.forEndpoint(name);
           return options;
         });
   }

@@ -9,6 +9,7 @@
 #include "idem/host.h"
 #include "idem/nats_transport.h"
 #include "tools/apps.h"
+#include "tools/crash_hook.h"
 #include "tools/serve.h"
 #include "tools/workspace.h"
 
@@ -19,6 +20,6 @@ namespace idem::tools {
 // Writes DIR/stats/E.p<N>.<pid>.json for each partition served. Returns 0; throws idem::Error
 // when the group cannot go on.
 int serveGroup(const App& app, const ServeOptions& options, const Workspace& workspace, Host& host,
-               NatsTransport& nats, const std::function<void(FaultPoint)>& faultHook);
+               NatsTransport& nats, const CrashHook& crashHook);
 
 }  // namespace idem::tools

@@ -30,6 +30,10 @@ calls_done() {
   "$idem" inspect --app orders "$1/stores/http-calls" | awk '$2 ~ /^call\// && $3 == 5' | wc -l
 }
 requests_left() { find "$work/p/service" -name '*.request' | wc -l; }
+# Predicates for until_true, which runs its command again each time (a "$(...)" argument would
+# be expanded once, before the first try).
+calls_done_are() { [ "$(calls_done "$1")" = "$2" ]; }
+no_requests_left() { [ "$(requests_left)" = 0 ]; }
 tombstones() { find "$work/p/service" -name '*.deleted' | wc -l; }
 
 # The provider's endpoint and its service gateway; sets $port.
@@ -44,12 +48,13 @@ start_provider() {
   port=$(cat "$work/port")
 }
 
-# The orders app over store $1 with the calls endpoint and its runner; log $2; sets $orders.
+# The orders app over store $1 with the calls endpoint and its runner; log $2; more flags after
+# them; sets $orders.
 # Extra environment (IDEM_CRASH_AT=...) comes from the caller's `env`.
 start_orders() {
   "$idem" run --app orders --dir "$1" --no-fsync --endpoint orders --endpoint inventory \
     --endpoint payments --endpoint shipping --endpoint http-calls \
-    --call-service "provider=http://127.0.0.1:$port" >>"$2" 2>&1 &
+    --call-service "provider=http://127.0.0.1:$port" "${@:3}" >>"$2" 2>&1 &
   orders=$!
   pids+=($orders)
 }

@@ -26,11 +26,10 @@ has_versions orders "$work/o/stores/orders" order/big 2 || fail "order big moved
 # Each call went through its five steps, and the provider charged each order once.
 calls=$("$idem" inspect --app orders "$work/o/stores/http-calls" | awk '$2 ~ /^call\// { print $3 }')
 [ "$(echo "$calls" | wc -l)" = 2 ] || fail "expected 2 calls, got: $calls"
-until_true test "$(calls_done "$work/o")" = 2 ||
-  fail "the calls did not all reach done"
+until_true calls_done_are "$work/o" 2 || fail "the calls did not all reach done"
 has_versions provider "$work/p/stores/provider" charge/ok 1 || fail "ok charged more than once"
 has_versions provider "$work/p/stores/provider" charge/big 1 || fail "big charged more than once"
 # The service holds no request, only the two tombstones.
-until_true test "$(requests_left)" = 0 || fail "requests left"
+until_true no_requests_left || fail "requests left"
 [ "$(tombstones)" = 2 ] || fail "expected 2 tombstones"
 echo "card payment through the provider: ok"
