@@ -11,7 +11,9 @@ SOAK_KILLS ?= 10000
 # the repository on the same machine reuses what was compiled.
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
-CCACHE     := $(shell command -v ccache 2>/dev/null)
+# Looked up when a recipe runs (not when make starts): on a fresh machine setup.sh installs it
+# first, and the first configure already uses it.
+CCACHE      = $(shell command -v ccache 2>/dev/null)
 CMAKE_ARGS ?= $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 
 

@@ -186,7 +186,7 @@ struct CallRunner::Impl {
   HttpClient client;
 
   Impl(Transport& t, CallRunnerOptions o)
-      : transport(t), options(std::move(o)), client(options.requestTimeout) {}
+      : transport(t), options(std::move(o)), client(options.requestTimeout, options.tls) {}
 
   HttpResult exchange(const Exchange& x, const std::string& base) {
     std::string url = base;

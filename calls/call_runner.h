@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "calls/http_client.h"
 #include "idem/transport.h"
 
 namespace idem::calls {
@@ -33,6 +34,7 @@ struct CallRunnerOptions {
   std::chrono::seconds maxCallAge{24 * 3600};  // as the service's --max-call-age-s
   std::size_t batch = 16;
   std::string bearerToken;  // sent as Authorization: Bearer when not empty
+  HttpClientTls tls;        // for https: base URLs
   // Test seam: called with the method (PUT, POST, DELETE) once the service's answer to an
   // exchange is final, before the answer is recorded (settled); may kill the process.
   std::function<void(std::string_view method)> afterExchange;

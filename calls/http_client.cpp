@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <mutex>
+#include <utility>
 
 namespace idem::calls {
 
@@ -34,7 +35,8 @@ std::size_t onHeader(char* data, std::size_t size, std::size_t count, void* out)
 
 }  // namespace
 
-HttpClient::HttpClient(std::chrono::milliseconds timeout) : timeout_(timeout) {
+HttpClient::HttpClient(std::chrono::milliseconds timeout, HttpClientTls tls)
+    : timeout_(timeout), tls_(std::move(tls)) {
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   curl_ = curl_easy_init();
@@ -69,11 +71,17 @@ HttpResult HttpClient::request(const std::string& method, const std::string& url
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &result.body);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, onHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &result.headers);
+  if (!tls_.caFile.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, tls_.caFile.c_str());
+  if (!tls_.certFile.empty()) curl_easy_setopt(curl, CURLOPT_SSLCERT, tls_.certFile.c_str());
+  if (!tls_.keyFile.empty()) curl_easy_setopt(curl, CURLOPT_SSLKEY, tls_.keyFile.c_str());
+  char reason[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, reason);
   const CURLcode code = curl_easy_perform(curl);
   if (code == CURLE_OK) {
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result.status);
   } else {
     result.error = curl_easy_strerror(code);
+    if (reason[0] != '\0') result.error += std::string(": ") + reason;
     result.status = 0;
   }
   curl_slist_free_all(list);

@@ -1,5 +1,6 @@
-// HttpServer: Beast's parser with its limits, one coroutine per connection, and the bridge from
-// a handler's later respond() back into the connection's coroutine (a timer it waits on).
+// HttpServer: Beast's parser with its limits, one coroutine per connection (the same one over
+// a TCP stream or a TLS stream on it), and the bridge from a handler's later respond() back into
+// the connection's coroutine (a timer it waits on).
 // The only file that includes Beast: Beast is header-heavy.
 #include "http/http_server.h"
 
@@ -8,9 +9,11 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <csignal>
 #include <optional>
 
+#include "http/tls_context.h"
 #include "idem/error.h"
 
 namespace idem::http {
@@ -19,6 +22,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 namespace {
 
@@ -60,14 +64,21 @@ HttpResponse framingProblem(const beast::error_code& ec, const HttpServerOptions
 }  // namespace
 
 struct HttpServer::Impl {
-  Impl(HttpServerOptions o, Handler h) : options(std::move(o)), handler(std::move(h)) {}
+  Impl(HttpServerOptions o, Handler h) : options(std::move(o)), handler(std::move(h)) {
+    if (options.tls) tlsContext = makeServerTlsContext(*options.tls);
+  }
 
+  // One connection, counted while it lasts: plain, or TLS (handshake, requests, close_notify).
   asio::awaitable<void> session(beast::tcp_stream stream);
+  // The requests of one connection until it closes, fails or is not kept alive.
+  template <class Stream>
+  asio::awaitable<void> serveRequests(Stream& stream, const std::string& peer);
   asio::awaitable<void> refuse(beast::tcp_stream stream);
   asio::awaitable<void> accept();
 
   HttpServerOptions options;
   Handler handler;
+  std::unique_ptr<asio::ssl::context> tlsContext;  // when options.tls
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
   std::size_t connections = 0;
@@ -83,7 +94,11 @@ asio::awaitable<void> HttpServer::Impl::accept() {
       continue;
     }
     beast::tcp_stream stream(std::move(socket));
-    if (connections >= options.maxConnections) {
+    if (connections >= options.maxConnections && tlsContext) {
+      // No handshake for a connection over the limit: a stranger's flood costs no crypto.
+      beast::error_code ignored;
+      stream.socket().close(ignored);
+    } else if (connections >= options.maxConnections) {
       asio::co_spawn(ioc, refuse(std::move(stream)), asio::detached);
     } else {
       asio::co_spawn(ioc, session(std::move(stream)), asio::detached);
@@ -114,17 +129,39 @@ asio::awaitable<void> HttpServer::Impl::session(beast::tcp_stream stream) {
   const auto remote = stream.socket().remote_endpoint(peerError);
   const std::string peer =
       peerError ? "?" : remote.address().to_string() + ":" + std::to_string(remote.port());
+  if (!tlsContext) {
+    co_await serveRequests(stream, peer);
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    co_return;
+  }
+  TlsStream tls(std::move(stream), *tlsContext);
+  beast::get_lowest_layer(tls).expires_after(options.requestTimeout);
+  auto [handshakeError] = co_await tls.async_handshake(asio::ssl::stream_base::server, kTuple);
+  if (handshakeError) {  // plain HTTP, an untrusted or missing client certificate, a scan
+    spdlog::debug("TLS handshake with {} failed: {}", peer, handshakeError.message());
+    co_return;
+  }
+  co_await serveRequests(tls, peer);
+  beast::get_lowest_layer(tls).expires_after(std::chrono::seconds(1));
+  co_await tls.async_shutdown(kTuple);  // close_notify; a peer that is gone is no matter
+}
+
+template <class Stream>
+asio::awaitable<void> HttpServer::Impl::serveRequests(Stream& stream, const std::string& peer) {
+  auto& tcpStream = beast::get_lowest_layer(stream);
   beast::flat_buffer buffer;
   for (;;) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.maxHeaderBytes));
     parser.body_limit(options.maxBodyBytes);
-    stream.expires_after(options.requestTimeout);  // 1. the whole request, headers and body
+    tcpStream.expires_after(options.requestTimeout);  // 1. the whole request, headers and body
     auto [headerError, headerBytes] =
         co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
     std::optional<HttpResponse> refused;
     if (headerError == bhttp::error::end_of_stream || headerError == beast::error::timeout ||
-        headerError == asio::error::connection_reset || headerError == asio::error::eof) {
+        headerError == asio::error::connection_reset || headerError == asio::error::eof ||
+        headerError == asio::ssl::error::stream_truncated) {
       break;  // closed, idle or too slow: nothing to answer (a timed-out stream is closed)
     }
     if (headerError) refused = framingProblem(headerError, options);
@@ -145,7 +182,8 @@ asio::awaitable<void> HttpServer::Impl::session(beast::tcp_stream stream) {
     if (!refused && !parser.is_done()) {
       auto [bodyError, bodyBytes] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
       if (bodyError == beast::error::timeout || bodyError == asio::error::connection_reset ||
-          bodyError == asio::error::eof || bodyError == bhttp::error::partial_message) {
+          bodyError == asio::error::eof || bodyError == bhttp::error::partial_message ||
+          bodyError == asio::ssl::error::stream_truncated) {
         break;
       }
       if (bodyError) refused = framingProblem(bodyError, options);
@@ -178,12 +216,10 @@ asio::awaitable<void> HttpServer::Impl::session(beast::tcp_stream stream) {
       answer = std::move(*slot->answer);
     }
     auto res = toBeast(std::move(answer), version, keepAlive);
-    stream.expires_after(options.requestTimeout);
+    tcpStream.expires_after(options.requestTimeout);
     auto [writeError, written] = co_await bhttp::async_write(stream, res, kTuple);
     if (writeError || !res.keep_alive()) break;
   }
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 HttpServer::HttpServer(HttpServerOptions options, Handler handler)

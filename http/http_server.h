@@ -2,6 +2,7 @@
 // requests within bounds a stranger cannot exceed, hands each to a handler as an HttpRequest
 // and writes the HttpResponse the handler gives back, possibly later. Every request it cannot
 // frame gets a 4xx problem document and the connection is closed; nothing else is spent on it.
+// With TlsFiles it speaks HTTPS only (a failed handshake closes the connection, logged at debug).
 #pragma once
 
 #include <chrono>
@@ -9,11 +10,19 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "http/http_message.h"
 
 namespace idem::http {
+
+// PEM files of the server's TLS identity (http/tls_context.h checks them at construction).
+struct TlsFiles {
+  std::string certificateFile;  // the certificate chain, leaf first
+  std::string keyFile;          // its private key (unencrypted)
+  std::string clientCaFile;     // when set: clients must present a certificate this CA signed
+};
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";                   // loopback unless told otherwise
@@ -25,7 +34,8 @@ struct HttpServerOptions {
   // the connection's start or the previous response: bounds idle keep-alive connections and
   // slow (slowloris) senders alike. Then it is closed.
   std::chrono::milliseconds requestTimeout{10'000};
-  std::size_t maxConnections = 1024;  // beyond: 503 and close
+  std::size_t maxConnections = 1024;  // beyond: 503 and close (over TLS: closed at once)
+  std::optional<TlsFiles> tls;        // HTTPS instead of HTTP
 };
 
 class HttpServer {
@@ -35,7 +45,7 @@ class HttpServer {
   using Handler = std::function<void(const HttpRequest&, Respond)>;
 
   // Binds and listens at once. Throws idem::Error (permanent) naming the address when it cannot
-  // bind.
+  // bind, or the file when a TLS file is missing, malformed or does not match.
   HttpServer(HttpServerOptions options, Handler handler);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;

@@ -15,7 +15,7 @@ packages=(
   spin
   ccache jq
   clang-14 libclang-rt-14-dev libfuzzer-14-dev
-  libboost1.81-dev libssl-dev libcurl4-openssl-dev curl wrk
+  libboost1.81-dev libssl-dev openssl libcurl4-openssl-dev curl wrk
   libtomlplusplus-dev libsystemd-dev
 )
 

@@ -145,6 +145,47 @@ TEST_CASE("the example configuration file in docs sets every option to its defau
   CHECK(n.connectTimeout == defaults.nats.connectTimeout);
   CHECK(n.reconnectWait == defaults.nats.reconnectWait);
   CHECK(n.maxAckPending == defaults.nats.maxAckPending);
+  const calls::CallRunnerOptions& c = config.serve.calls;
+  CHECK(c.services.empty());
+  CHECK(c.requestTimeout == defaults.calls.requestTimeout);
+  CHECK(c.maxCallAge == defaults.calls.maxCallAge);
+  CHECK(c.tls.caFile.empty());
+  const tools::GatewayConfig& g = config.gateway;
+  const tools::GatewayConfig gd;
+  CHECK(g.endpoints.empty());
+  CHECK(g.listen == gd.listen);
+  CHECK(g.name == gd.name);
+  CHECK(g.wait == gd.wait);
+  CHECK(g.authTokensFile.empty());
+  CHECK(g.maxConnections == gd.maxConnections);
+  CHECK(g.requestTimeout == gd.requestTimeout);
+  CHECK(g.service == gd.service);
+  CHECK(g.maxCallAge == gd.maxCallAge);
+  CHECK(g.tlsCertFile.empty());
+  CHECK(g.tlsClientCaFile.empty());
+}
+
+TEST_CASE("idem gateway takes its options from the configuration file's [gateway], flags first",
+          "[tools][config]") {
+  TempDir dir("idem-gateway-config");
+  const auto file = dir / "gateway.toml";
+  writeFile(file, "app = \"bank\"\ndir = \"" + (dir / "w").string() +
+                      "\"\n[gateway]\nlisten = \"127.0.0.1:0\"\nname = \"from-file\"\n"
+                      "tls_cert_file = \"/nonexistent/gw.crt\"\ntls_key_file = \"k\"\n");
+  const std::string gateway = std::string(IDEM_BINARY) + " gateway --config " + file.string();
+  // The file's TLS files are used (and refused, named) ...
+  const auto fromFile = test::runShell(gateway + " 2>&1");
+  CHECK(fromFile.exitCode == 1);
+  CHECK_THAT(fromFile.output, Catch::Contains("/nonexistent/gw.crt"));
+  // ... unless a flag names others; and an unknown key is refused with its line.
+  const auto flag =
+      test::runShell(gateway + " --tls-cert " + (dir / "other.crt").string() + " 2>&1");
+  CHECK(flag.exitCode == 1);
+  CHECK_THAT(flag.output, Catch::Contains("other.crt") && !Catch::Contains("/nonexistent"));
+  writeFile(file, "[gateway]\nlisen = \"127.0.0.1:0\"\n");
+  const auto typo = test::runShell(gateway + " --app bank --dir /tmp 2>&1");
+  CHECK(typo.exitCode == 1);
+  CHECK_THAT(typo.output, Catch::Contains(":2:1: unknown key 'gateway.lisen'"));
 }
 
 TEST_CASE("a configuration file sets what it names and refuses unknown keys and wrong types",

@@ -24,6 +24,7 @@ struct RunFlags {
   std::optional<unsigned> leaseMs;
   std::optional<std::uint32_t> partitionCount;
   std::optional<std::string> natsCredentials, natsUser, natsCa, natsCert, natsKey;
+  std::optional<std::string> callCa, callCert, callKey;
   std::optional<int> natsReplicas;
   bool noFsync = false;
 };
@@ -56,6 +57,9 @@ RunConfig configure(const RunFlags& f) {
     auto [name, url] = calls::parseServiceFlag(service);
     o.calls.services.insert_or_assign(name, url);
   }
+  if (f.callCa) o.calls.tls.caFile = *f.callCa;
+  if (f.callCert) o.calls.tls.certFile = *f.callCert;
+  if (f.callKey) o.calls.tls.keyFile = *f.callKey;
   const std::string from = f.config.empty() ? "" : " (or in " + f.config + ")";
   if (o.endpoints.empty()) throw UsageError("say which endpoints to serve: --endpoint NAME" + from);
   if (o.dir.empty()) throw UsageError("say where the workspace is: --dir DIR" + from);
@@ -104,6 +108,11 @@ void addRunCommand(CLI::App& cli, int& exitCode) {
   cmd->add_option("--call-service", f->callServices,
                   "NAME=URL: the base URL of a service the handlers call with idem::call() "
                   "(repeatable; served with the http-calls endpoint, docs/http.md)");
+  cmd->add_option("--call-ca", f->callCa,
+                  "https: services are verified against this CA file (default: the system's)");
+  cmd->add_option("--call-cert", f->callCert,
+                  "client certificate for services that require one (with --call-key)");
+  cmd->add_option("--call-key", f->callKey, "the client certificate's private key");
   cmd->add_flag("--no-fsync", f->noFsync, "skip fsync (benchmarks only: unsafe on OS crash)");
   cmd->callback([f, &exitCode] {
     const RunConfig config = configure(*f);

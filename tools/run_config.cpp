@@ -48,7 +48,8 @@ class Section {
     const toml::node* node = take(key);
     if (node == nullptr) return;
     const toml::array* array = node->as_array();
-    if (array == nullptr || !array->is_homogeneous(toml::node_type::string)) {
+    // (toml++ calls an empty array of no type: `[]` is an empty list.)
+    if (array == nullptr || (!array->empty() && !array->is_homogeneous(toml::node_type::string))) {
       wrong(*node, key, "an array of strings");
     }
     out.clear();
@@ -181,6 +182,25 @@ void readCalls(Section& s, calls::CallRunnerOptions& o) {
   }
   s.duration("request_timeout", o.requestTimeout);
   s.duration("max_call_age", o.maxCallAge);
+  s.text("tls_ca_file", o.tls.caFile);
+  s.text("tls_cert_file", o.tls.certFile);
+  s.text("tls_key_file", o.tls.keyFile);
+  s.refuseUnknown();
+}
+
+void readGateway(Section& s, GatewayConfig& o) {
+  s.texts("endpoints", o.endpoints);
+  s.text("listen", o.listen);
+  s.text("name", o.name);
+  s.duration("wait", o.wait);
+  s.text("auth_tokens_file", o.authTokensFile);
+  s.integer("max_connections", o.maxConnections);
+  s.duration("request_timeout", o.requestTimeout);
+  s.boolean("service", o.service);
+  s.duration("max_call_age", o.maxCallAge);
+  s.text("tls_cert_file", o.tlsCertFile);
+  s.text("tls_key_file", o.tlsKeyFile);
+  s.text("tls_client_ca_file", o.tlsClientCaFile);
   s.refuseUnknown();
 }
 
@@ -261,6 +281,7 @@ RunConfig loadRunConfig(const std::filesystem::path& file, RunConfig config) {
   if (auto embedded = top.table("embedded")) readEmbedded(*embedded, config.serve.embedded);
   if (auto nats = top.table("nats")) readNats(*nats, config.serve.nats);
   if (auto calls = top.table("calls")) readCalls(*calls, config.serve.calls);
+  if (auto gateway = top.table("gateway")) readGateway(*gateway, config.gateway);
   top.refuseUnknown();
   return config;
 }

@@ -8,16 +8,36 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tools/serve.h"
 
 namespace idem::tools {
+
+// [gateway]: what `idem gateway --config FILE` reads beside the file's app, handlers, dir,
+// transport and [nats] (`idem run` reads the table and uses none of it, so that one file serves
+// both). Its flags' defaults; docs/http.md, "The command".
+struct GatewayConfig {
+  std::vector<std::string> endpoints;  // routed to; empty: every endpoint of the app
+  std::string listen = "127.0.0.1:8080";
+  std::string name = "gateway";  // its reply queue
+  std::chrono::milliseconds wait{5000};
+  std::string authTokensFile;
+  std::size_t maxConnections = 1024;
+  std::chrono::milliseconds requestTimeout{10'000};
+  bool service = false;
+  std::chrono::seconds maxCallAge{86'400};
+  std::string tlsCertFile;
+  std::string tlsKeyFile;
+  std::string tlsClientCaFile;
+};
 
 struct RunConfig {
   std::string app;                 // a built-in app, or
   std::string handlers;            // a handler module (.so)
   std::string logFormat = "text";  // "text" or "json" (tools/log_setup.h)
   ServeOptions serve;
+  GatewayConfig gateway;
 };
 
 // Reads `file` over `defaults` (the keys it does not name keep their value). A table

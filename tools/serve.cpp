@@ -37,6 +37,13 @@
 
 namespace idem::tools {
 
+NatsTransportOptions natsConnection(const ServeOptions& o) {
+  NatsTransportOptions options = o.nats;
+  options.url = natsOptionsFor(o.transport).url;  // refuses what is not a NATS URL
+  if (const char* password = std::getenv("IDEM_NATS_PASSWORD")) options.password = password;
+  return options;
+}
+
 namespace {
 
 // One Endpoint this process serves: an endpoint, or one partition of it.
@@ -133,13 +140,6 @@ void notifySystemd(const std::string& state) {
 
 // Connects to NATS, retrying with back-off while no server answers. Returns nullptr when SIGTERM
 // or SIGINT arrives meanwhile (they are blocked by the Host: waited for here).
-// The transport's options of o.nats with the URL and the password.
-NatsTransportOptions natsConnection(const ServeOptions& o) {
-  NatsTransportOptions options = o.nats;
-  options.url = natsOptionsFor(o.transport).url;  // refuses what is not a NATS URL
-  if (const char* password = std::getenv("IDEM_NATS_PASSWORD")) options.password = password;
-  return options;
-}
 
 std::unique_ptr<Transport> connectNats(const App& app, const ServeOptions& o) {
   NatsTransportOptions options = natsConnection(o);

@@ -92,6 +92,10 @@ std::vector<std::uint32_t> parsePartitionList(std::string_view text);
 // The `--partitions` flag: "auto" sets options.partitionsAuto, anything else is a list.
 void applyPartitionsFlag(ServeOptions& options, std::string_view text);
 
+// The NATS transport's options: o.nats with the URL of o.transport and the password of
+// $IDEM_NATS_PASSWORD. Throws idem::Error (permanent) when o.transport is not a NATS URL.
+NatsTransportOptions natsConnection(const ServeOptions& o);
+
 // Returns the process exit code (0 after a drained stop, also when stopped while waiting for
 // NATS). Throws idem::Error when the bus or a store cannot be opened, NATS refuses us, or the
 // admin address cannot be bound. Under systemd (NOTIFY_SOCKET set) it sends READY=1 once every

@@ -36,13 +36,15 @@ calls_done_are() { [ "$(calls_done "$1")" = "$2" ]; }
 no_requests_left() { [ "$(requests_left)" = 0 ]; }
 tombstones() { find "$work/p/service" -name '*.deleted' | wc -l; }
 
-# The provider's endpoint and its service gateway; sets $port.
+# The provider's endpoint and its service gateway (more gateway flags as arguments); sets $port.
+# $scheme is the service's URL scheme (http unless the caller sets https before).
+scheme=${scheme:-http}
 start_provider() {
   "$idem" run --app provider --endpoint provider --dir "$work/p" --no-fsync \
     >"$work/provider.log" 2>&1 &
   pids+=($!)
   "$idem" gateway --app provider --dir "$work/p" --service --listen 127.0.0.1:0 \
-    --port-file "$work/port" >"$work/service.log" 2>&1 &
+    --port-file "$work/port" "$@" >"$work/service.log" 2>&1 &
   pids+=($!)
   until_true test -s "$work/port" || fail "the provider's service did not start"
   port=$(cat "$work/port")
@@ -54,7 +56,7 @@ start_provider() {
 start_orders() {
   "$idem" run --app orders --dir "$1" --no-fsync --endpoint orders --endpoint inventory \
     --endpoint payments --endpoint shipping --endpoint http-calls \
-    --call-service "provider=http://127.0.0.1:$port" "${@:3}" >>"$2" 2>&1 &
+    --call-service "provider=$scheme://127.0.0.1:$port" "${@:3}" >>"$2" 2>&1 &
   orders=$!
   pids+=($orders)
 }

@@ -3,12 +3,26 @@
 # real processes: the provider's endpoint and its service gateway, the orders app with the
 # calls endpoint and its runner. Checks that an approved card pays and ships its order, a
 # declined one is rejected, the provider charged each order exactly once, and the service
-# holds nothing but tombstones once every call finished. Usage: card_payment.sh IDEM_BINARY
+# holds nothing but tombstones once every call finished. Over HTTPS with client certificates:
+# the gateway's TLS options come from its --config file, the caller's from flags.
+# Usage: card_payment.sh IDEM_BINARY
 idem=$1
+scheme=https
 source "$(dirname "$0")/card_common.sh"
-start_provider
+pki=$work/pki
+"$(dirname "$0")/../make_test_certificates.sh" "$pki"
+cat >"$work/service.toml" <<TOML
+[gateway]
+tls_cert_file = "$pki/server.crt"
+tls_key_file = "$pki/server.key"
+tls_client_ca_file = "$pki/ca.crt"
+TOML
+start_provider --config "$work/service.toml"
+until_true grep -q "listening on https://.*client certificates required" "$work/service.log" ||
+  fail "the service does not say it serves HTTPS with client certificates"
 send orders "$work/o" AddStock '{"sku":"s1","quantity":5}'
-start_orders "$work/o" "$work/orders.log"
+start_orders "$work/o" "$work/orders.log" --call-ca "$pki/ca.crt" --call-cert "$pki/client.crt" \
+  --call-key "$pki/client.key"
 send orders "$work/o" PlaceOrder '{"orderId":"ok","sku":"s1","quantity":1,"amount":"500"}'
 send orders "$work/o" PlaceOrder '{"orderId":"big","sku":"s1","quantity":1,"amount":"500000"}'
 # Both await payment (RequestPayment applied) before they are paid.
