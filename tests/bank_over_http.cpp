@@ -17,11 +17,25 @@ namespace idem::test {
 BankOverHttp::BankOverHttp(std::vector<std::string> gatewayFlags, std::string_view dirPrefix)
     : dir_(dirPrefix), supervisor_(dir_ / "logs"), gatewayFlags_(std::move(gatewayFlags)) {}
 
-void BankOverHttp::startEndpoints() {
-  if (supervisor_.exitStatus("bank")) return supervisor_.restart("bank");
-  supervisor_.start("bank", {IDEM_BINARY, "run", "--app", "bank", "--endpoint", "accounts",
-                             "--endpoint", "transfers", "--endpoint", "notifications", "--dir",
-                             workspace().string(), "--no-fsync"});
+void BankOverHttp::startEndpoints(const std::string& crashAt) {
+  std::vector<std::string> argv{IDEM_BINARY,  "run",           "--app",      "bank",
+                                "--endpoint", "accounts",      "--endpoint", "transfers",
+                                "--endpoint", "notifications", "--dir",      workspace().string(),
+                                "--no-fsync"};
+  std::vector<std::string> environment;
+  if (!crashAt.empty()) {
+    argv.insert(argv.end(), {"--lease-ms", "1000"});
+    environment.push_back("IDEM_CRASH_AT=" + crashAt);
+  }
+  supervisor_.start("bank", argv, environment);
+}
+
+int BankOverHttp::endpointsExitStatus() {
+  for (int i = 0; i < 6000 && supervisor_.running("bank"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (supervisor_.running("bank")) return -1;
+  return *supervisor_.exitStatus("bank");
 }
 
 void BankOverHttp::stopEndpoints() {

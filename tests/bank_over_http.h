@@ -23,8 +23,13 @@ class BankOverHttp {
 
   std::filesystem::path workspace() const { return dir_ / "w"; }
 
-  // Starts the endpoints, or restarts them after they exited.
-  void startEndpoints();
+  // Starts the endpoints (again, after they exited). With `crashAt`, they run with
+  // IDEM_CRASH_AT=`crashAt` (tools/crash_hook.h) and a 1 s lease, so that what they had taken
+  // comes back soon after the kill.
+  void startEndpoints(const std::string& crashAt = {});
+  // Waits up to 60 s for the endpoints' process to exit: its exit status (128 + the signal), or
+  // -1 when it still runs (it is left running).
+  int endpointsExitStatus();
   // SIGTERM, then waits until the endpoints drained and exited.
   void stopEndpoints();
   // Starts the gateway (or restarts it) and waits until it listens (REQUIREs it).

@@ -314,4 +314,35 @@ TEST_CASE(
   CHECK(bank.startTransferExecutions("t9") == 1);
 }
 
+TEST_CASE(
+    "kill -9 of the endpoint at each step of running a request, while the gateway waits: the "
+    "client gets the answer, a retry the same bytes, and the request ran once",
+    "[http][gateway][process][crash]") {
+  for (const char* step : {"in-handler", "after-commit", "after-publish", "before-ack"}) {
+    DYNAMIC_SECTION(step) {
+      BankOverHttp bank({"--wait-ms", "60000"});
+      bank.startEndpoints();
+      bank.startGateway();
+      openAccounts(bank);
+      bank.stopEndpoints();
+      // The transfers endpoint dies at `step` of its first input: the StartTransfer below.
+      bank.startEndpoints(std::string(step) + "@transfers");
+      HttpResult first;
+      std::jthread client(
+          [&] { first = bank.post("/v1/transfers/StartTransfer", "t7", transfer("t7", 40)); });
+      CHECK(bank.endpointsExitStatus() == 128 + SIGKILL);
+      bank.startEndpoints();
+      client.join();
+      INFO(first.status << " " << first.body << " " << first.error);
+      REQUIRE(first.status == 200);
+      CHECK(nlohmann::json::parse(first.body).at("accepted") == true);
+      const HttpResult again = bank.post("/v1/transfers/StartTransfer", "t7", transfer("t7", 40));
+      CHECK(again.status == 200);
+      CHECK(again.body == first.body);
+      CHECK(again.header("idempotent-replayed") == "true");
+      CHECK(bank.startTransferExecutions("t7") == 1);
+    }
+  }
+}
+
 }  // namespace idem::test
