@@ -8,6 +8,9 @@
 #   http-sync-latency    StartTransfer through `idem gateway`: POST -> the handler's reply ->
 #                        the response, p99 at half the maximum rate (8 connections paced by
 #                        wrk's delay()); target <= 15 ms on a quiet disk
+#   http-ingress-tls     the first row's fresh keys through `idem gateway` over HTTPS
+#                        (--tls-cert/--tls-key, test certificates, kept-alive connections)
+#                        against the same over HTTP; no target, what TLS costs
 # Each side runs against the bank app's endpoints under `idem run` (durable) in a workspace of
 # its own; the runs alternate, and the medians of HTTP_BENCH_RUNS runs are printed with the
 # ratio and the machine's fsync rate measured in the same run.
@@ -28,6 +31,8 @@ cleanup() {
   rm -rf "$SCRATCH"
 }
 trap cleanup EXIT
+"$(dirname "$0")/../tests/make_test_certificates.sh" "$SCRATCH/pki"
+SCHEME=http
 
 cat > "$SCRATCH/fresh.lua" <<'LUA'
 counter = 0
@@ -70,8 +75,13 @@ start_side() {
   "$IDEM" run --app bank --endpoint accounts --endpoint transfers --endpoint notifications \
     --dir "$ws" >"$ws.run.log" 2>&1 &
   PIDS+=($!)
+  SCHEME=http
   if [ "$1" = idem ]; then
     "$IDEM" gateway --app bank --dir "$ws" --listen 127.0.0.1:0 --port-file "$ws.port" >"$ws.gw.log" 2>&1 &
+  elif [ "$1" = idem-tls ]; then
+    SCHEME=https
+    "$IDEM" gateway --app bank --dir "$ws" --listen 127.0.0.1:0 --port-file "$ws.port" \
+      --tls-cert "$SCRATCH/pki/server.crt" --tls-key "$SCRATCH/pki/server.key" >"$ws.gw.log" 2>&1 &
   else
     "$ALO" --app bank --dir "$ws" --port-file "$ws.port" >"$ws.gw.log" 2>&1 &
   fi
@@ -84,7 +94,7 @@ stop_side() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done;
 # rate SCRIPT: requests/s of wrk (all answers 2xx, else the run fails).
 rate() {
   local out
-  out=$(wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -s "$1" "http://127.0.0.1:$PORT/")
+  out=$(wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -s "$1" "$SCHEME://127.0.0.1:$PORT/")
   if grep -q "Non-2xx" <<<"$out"; then echo "http_bench: answers other than 2xx:" >&2; echo "$out" >&2; exit 1; fi
   awk '/Requests\/sec/ {print $2}' <<<"$out"
 }
@@ -114,7 +124,7 @@ fsync_rate() {  # 4 KiB writes with O_DSYNC, per second
     awk '/copied/ {for (i = 1; i <= NF; i++) if ($i == "s,") print int(1000 / $(i - 1))}'
 }
 
-IDEM_FRESH=(); ALO_FRESH=(); REPLAY=(); SYNC_MAX=(); SYNC_RATE=(); SYNC_P99=()
+IDEM_FRESH=(); TLS_FRESH=(); ALO_FRESH=(); REPLAY=(); SYNC_MAX=(); SYNC_RATE=(); SYNC_P99=()
 for run in $(seq 1 "$RUNS"); do
   start_side idem
   rate "$SCRATCH/fresh.lua" >/dev/null  # warm-up: the store's first pages
@@ -128,6 +138,10 @@ for run in $(seq 1 "$RUNS"); do
   read -r paced p99 <<<"$(sync_latency "$max")"
   SYNC_MAX+=("$max"); SYNC_RATE+=("$paced"); SYNC_P99+=("$p99")
   stop_side
+  start_side idem-tls
+  rate "$SCRATCH/fresh.lua" >/dev/null
+  TLS_FRESH+=("$(rate "$SCRATCH/fresh.lua")")
+  stop_side
   start_side alo
   rate "$SCRATCH/fresh.lua" >/dev/null
   ALO_FRESH+=("$(rate "$SCRATCH/fresh.lua")")
@@ -136,6 +150,7 @@ done
 FSYNC=$(fsync_rate)
 idem=$(printf '%s\n' "${IDEM_FRESH[@]}" | median)
 alo=$(printf '%s\n' "${ALO_FRESH[@]}" | median)
+tls=$(printf '%s\n' "${TLS_FRESH[@]}" | median)
 replay=$(printf '%s\n' "${REPLAY[@]}" | median)
 sync_p99=$(printf '%s\n' "${SYNC_P99[@]}" | median)
 sync_max=$(printf '%s\n' "${SYNC_MAX[@]}" | median)
@@ -146,5 +161,6 @@ awk -v i="$idem" -v a="$alo" 'BEGIN {printf "%-22s %10.0f r/s %10.0f r/s %7.2fx 
 # A request's cost is the inverse of the rate at the same concurrency.
 awk -v f="$idem" -v r="$replay" 'BEGIN {printf "%-22s %10.0f r/s %10.0f r/s %7.2fx <= 0.50x %s\n", "http-replay (cost)", r, f, f / r, (f / r <= 0.5 ? "met" : "NOT met")}'
 awk -v p="$sync_p99" -v m="$sync_max" -v r="$sync_rate" 'BEGIN {printf "%-22s %10.2f ms p99 at %.0f r/s (max %.0f r/s)   <= 15 ms %s\n", "http-sync-latency", p, r, m, (p <= 15 ? "met" : "NOT met")}'
+awk -v t="$tls" -v i="$idem" 'BEGIN {printf "%-22s %10.0f r/s %10.0f r/s %7.2fx (no target: HTTPS against HTTP)\n", "http-ingress-tls", t, i, t / i}'
 echo "runs: sync p99 ${SYNC_P99[*]} ms at ${SYNC_RATE[*]} r/s of max ${SYNC_MAX[*]}"
-echo "runs: idem ${IDEM_FRESH[*]} | alo ${ALO_FRESH[*]} | replay ${REPLAY[*]}"
+echo "runs: idem ${IDEM_FRESH[*]} | https ${TLS_FRESH[*]} | alo ${ALO_FRESH[*]} | replay ${REPLAY[*]}"
