@@ -38,6 +38,21 @@ void openAccounts(BankOverHttp& bank) {
   REQUIRE(bank.post("/v1/accounts/OpenAccount", "open-B", kOpenB).status == 204);
 }
 
+// `answer` (to StartTransfer `transferId` with key `key`) accepted the transfer; one more retry
+// is answered with the same bytes, marked replayed; StartTransfer ran once.
+void checkAcceptedOnce(BankOverHttp& bank, const HttpResult& answer, const std::string& key,
+                       const std::string& transferId, int amount) {
+  INFO(answer.status << " " << answer.body << " " << answer.error);
+  REQUIRE(answer.status == 200);
+  CHECK(nlohmann::json::parse(answer.body).at("accepted") == true);
+  const HttpResult again =
+      bank.post("/v1/transfers/StartTransfer", key, transfer(transferId, amount));
+  CHECK(again.status == 200);
+  CHECK(again.body == answer.body);
+  CHECK(again.header("idempotent-replayed") == "true");
+  CHECK(bank.startTransferExecutions(transferId) == 1);
+}
+
 }  // namespace
 
 TEST_CASE("Idempotency-Key accepts sf-strings and bare tokens, and nothing else", "[http][unit]") {
@@ -304,14 +319,7 @@ TEST_CASE(
   while (bank.readyIn("transfers") < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   bank.startEndpoints();
   retry.join();
-  INFO(retried.status << " " << retried.body << " " << retried.error);
-  REQUIRE(retried.status == 200);
-  CHECK(nlohmann::json::parse(retried.body).at("accepted") == true);
-  const HttpResult again = bank.post("/v1/transfers/StartTransfer", "\"t9\"", transfer("t9", 250));
-  CHECK(again.status == 200);
-  CHECK(again.body == retried.body);
-  CHECK(again.header("idempotent-replayed") == "true");
-  CHECK(bank.startTransferExecutions("t9") == 1);
+  checkAcceptedOnce(bank, retried, "\"t9\"", "t9", 250);
 }
 
 TEST_CASE(
@@ -333,14 +341,7 @@ TEST_CASE(
       CHECK(bank.endpointsExitStatus() == 128 + SIGKILL);
       bank.startEndpoints();
       client.join();
-      INFO(first.status << " " << first.body << " " << first.error);
-      REQUIRE(first.status == 200);
-      CHECK(nlohmann::json::parse(first.body).at("accepted") == true);
-      const HttpResult again = bank.post("/v1/transfers/StartTransfer", "t7", transfer("t7", 40));
-      CHECK(again.status == 200);
-      CHECK(again.body == first.body);
-      CHECK(again.header("idempotent-replayed") == "true");
-      CHECK(bank.startTransferExecutions("t7") == 1);
+      checkAcceptedOnce(bank, first, "t7", "t7", 40);
     }
   }
 }
